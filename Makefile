@@ -1,0 +1,47 @@
+# capsa build and test entry points. Feature areas add their own targets in
+# mk/*.mk and append to APT_PACKAGES / TEST_TARGETS, so that `make test`
+# stays the one command CI runs (.ci/run).
+SHELL := /bin/bash
+GO ?= go
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+BIN := $(CURDIR)/bin
+# Packages the tests need from Debian; fragments append.
+APT_PACKAGES := busybox-static runc crun podman skopeo uidmap iproute2 strace gcc make
+# Test targets run by `make test` after the unit and integration tests; fragments append.
+TEST_TARGETS :=
+RUNTIME_LDFLAGS := -s -w -X main.version=$(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build deps check test test-go conformance clean
+all: build
+
+-include mk/*.mk
+
+build: $(BIN)/capsa-runtime
+
+# capsa-runtime is static and cgo-free: it must run in any rootfs and start fast.
+$(BIN)/capsa-runtime: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
+
+FORCE:
+
+deps:
+	scripts/install-deps.sh $(APT_PACKAGES)
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; find . -name '*.go' -newer go.mod -not -path './.git/*') 2>/dev/null | sort -u); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+# Unit tests and the integration tests (root, real kernel) in one go test run.
+test-go: build
+	CAPSA_BIN=$(BIN) $(GO) test -count=1 -timeout 30m ./...
+
+conformance: build
+	scripts/conformance.sh $(BIN)/capsa-runtime
+
+# The README's test command: everything CI checks.
+test: deps check test-go conformance $(TEST_TARGETS)
+
+clean:
+	rm -rf $(BIN)

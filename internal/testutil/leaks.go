@@ -1,0 +1,192 @@
+package testutil
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// Resources is what a test could leave behind on the host.
+type Resources struct {
+	Mounts    []string // mount points from /proc/self/mountinfo
+	Cgroups   []string // cgroup directories under /sys/fs/cgroup
+	Processes []string // "pid comm" of processes
+	Links     []string // network interfaces of the host namespace
+	StateDirs []string // entries of the runtime state roots passed to TakeSnapshot
+}
+
+// TakeSnapshot records the host's mounts, cgroups, processes and links and
+// the entries of the given state roots.
+func TakeSnapshot(t testing.TB, stateRoots ...string) Resources {
+	t.Helper()
+	var r Resources
+	r.Mounts = mountPoints()
+	r.Cgroups = cgroupDirs()
+	r.Processes = processes()
+	r.Links = links()
+	for _, root := range stateRoots {
+		entries, _ := os.ReadDir(root)
+		for _, e := range entries {
+			r.StateDirs = append(r.StateDirs, filepath.Join(root, e.Name()))
+		}
+	}
+	return r
+}
+
+// CheckLeaks registers a cleanup that fails t when, at the end of the test,
+// mounts, cgroups, processes, links or state dirs exist that did not exist
+// when CheckLeaks was called. Call it first, so that it runs last.
+func CheckLeaks(t testing.TB, stateRoots ...string) {
+	t.Helper()
+	before := TakeSnapshot(t, stateRoots...)
+	t.Cleanup(func() {
+		var leaked []string
+		check := func(kind string, was []string, now func() []string) {
+			extra := diff(was, now())
+			if len(extra) == 0 {
+				return
+			}
+			// Processes and mounts of a killed container can take a moment
+			// to disappear; wait for them rather than report a race.
+			ok := false
+			func() {
+				defer func() { _ = recover() }()
+				Eventually(quietT{}, kind, func() bool { extra = diff(was, now()); return len(extra) == 0 })
+				ok = true
+			}()
+			if !ok {
+				for _, e := range extra {
+					leaked = append(leaked, kind+" "+e)
+				}
+			}
+		}
+		check("mount", before.Mounts, mountPoints)
+		check("cgroup", before.Cgroups, cgroupDirs)
+		check("process", before.Processes, processes)
+		check("link", before.Links, links)
+		check("state", before.StateDirs, func() []string { return TakeSnapshot(t, stateRoots...).StateDirs })
+		if len(leaked) > 0 {
+			t.Errorf("test leaked:\n  %s", strings.Join(leaked, "\n  "))
+		}
+	})
+}
+
+// quietT turns a Fatalf of Eventually into a panic that CheckLeaks recovers.
+type quietT struct{ testing.TB }
+
+func (quietT) Helper()                        {}
+func (quietT) Fatalf(format string, a ...any) { panic("timeout") }
+
+func diff(before, after []string) []string {
+	seen := make(map[string]bool, len(before))
+	for _, b := range before {
+		seen[b] = true
+	}
+	var out []string
+	for _, a := range after {
+		if !seen[a] {
+			out = append(out, a)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func mountPoints() []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if fields := strings.Fields(s.Text()); len(fields) > 4 {
+			out = append(out, fields[4])
+		}
+	}
+	return out
+}
+
+func cgroupDirs() []string {
+	var out []string
+	// Container cgroups sit a few levels down (e.g. memory/capsa/ID or
+	// system.slice/...); walking further costs time and finds nothing new.
+	for _, pattern := range []string{"/sys/fs/cgroup/*/*", "/sys/fs/cgroup/*/*/*", "/sys/fs/cgroup/*/*/*/*", "/sys/fs/cgroup/*"} {
+		m, _ := filepath.Glob(pattern)
+		for _, p := range m {
+			if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// processes lists the descendants of the test binary. TestMain makes the
+// test binary a child subreaper (see Main), so a container init that its
+// runtime left orphaned is reparented here and still counts.
+func processes() []string {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[string]string{}
+	cmd := map[string]string{}
+	for _, e := range entries {
+		pid := e.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			continue
+		}
+		// The comm field is in parentheses and may hold spaces.
+		rest := string(stat)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			continue
+		}
+		parent[pid] = f[1]
+		cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+		cmd[pid] = strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " ")
+	}
+	self := itoa(os.Getpid())
+	var out []string
+	for pid := range parent {
+		for p, hops := parent[pid], 0; p != "" && p != "0" && hops < 64; p, hops = parent[p], hops+1 {
+			if p == self {
+				out = append(out, pid+" "+cmd[pid])
+				break
+			}
+		}
+	}
+	return out
+}
+
+func links() []string {
+	entries, _ := os.ReadDir("/sys/class/net")
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func itoa(i int) string {
+	var b [20]byte
+	n := len(b)
+	for {
+		n--
+		b[n] = byte('0' + i%10)
+		i /= 10
+		if i == 0 {
+			break
+		}
+	}
+	return string(b[n:])
+}
