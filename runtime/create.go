@@ -1,0 +1,338 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/capsa-project/capsa/runtime/cgroups"
+)
+
+// CreateOptions are the flags of `create` (and `run`).
+type CreateOptions struct {
+	Root          string // state root (--root)
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFds   int
+	Systemd       bool
+}
+
+// Created is a container that `create` set up, with its init still a
+// child of this process (so `run` can wait for it).
+type Created struct {
+	Container *Container
+	Cmd       *exec.Cmd
+}
+
+// Create sets up a container from a bundle: namespaces, cgroup, root
+// filesystem, and an init that waits for `start`. On any failure nothing
+// is left behind: no process, cgroup, mount or state directory.
+func Create(o CreateOptions) (_ *Created, retErr error) {
+	if err := ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
+	}
+	spec, err := LoadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Process == nil {
+		return nil, fmt.Errorf("invalid %s/config.json: process is required to create a container", bundle)
+	}
+	if err := checkLSM(spec.Process); err != nil {
+		return nil, err
+	}
+	if o.PreserveFds < 0 {
+		return nil, fmt.Errorf("--preserve-fds must not be negative")
+	}
+	if err := os.MkdirAll(o.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("create state root %s: %w", o.Root, err)
+	}
+	dir := filepath.Join(o.Root, o.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container with id %s already exists", o.ID)
+		}
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	c := &Container{
+		ID:      o.ID,
+		Bundle:  bundle,
+		Rootfs:  RootfsPath(spec, bundle),
+		Created: time.Now().UTC(),
+		Spec:    spec,
+		Systemd: o.Systemd,
+		dir:     dir,
+	}
+	var cmd *exec.Cmd
+	var cg cgroups.Manager
+	defer func() {
+		if retErr == nil {
+			return
+		}
+		if cmd != nil && cmd.Process != nil {
+			_ = cmd.Process.Kill() // best effort: the init may already be gone
+			_, _ = cmd.Process.Wait()
+		}
+		if cg != nil {
+			if err := cg.Destroy(); err != nil {
+				retErr = fmt.Errorf("%w (and removing its cgroup: %v)", retErr, err)
+			}
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			retErr = fmt.Errorf("%w (and removing %s: %v)", retErr, dir, err)
+		}
+	}()
+
+	fifoPath := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("create exec fifo: %w", err)
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifo.Close()
+
+	var console *os.File
+	if spec.Process.Terminal {
+		if o.ConsoleSocket == "" {
+			return nil, fmt.Errorf("process.terminal is true: --console-socket is required")
+		}
+		if console, err = dialConsole(o.ConsoleSocket); err != nil {
+			return nil, err
+		}
+		defer console.Close()
+	} else if o.ConsoleSocket != "" {
+		return nil, fmt.Errorf("--console-socket given but process.terminal is false")
+	}
+
+	cfg := &initConfig{
+		Mode: modeCreate, ID: o.ID, Bundle: bundle, Rootfs: c.Rootfs, Spec: spec,
+		Process: spec.Process, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1,
+	}
+	ss := spawnSpec{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	for i := 0; i < o.PreserveFds; i++ {
+		ss.files = append(ss.files, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
+	}
+	parentPipe, childPipe, err := socketPair()
+	if err != nil {
+		return nil, err
+	}
+	defer parentPipe.Close()
+	ss.env = []string{envInitPipe + "=" + strconv.Itoa(3+len(ss.files))}
+	ss.files = append(ss.files, childPipe)
+	cfg.FifoFd = 3 + len(ss.files)
+	ss.files = append(ss.files, fifo)
+	if console != nil {
+		cfg.ConsoleFd = 3 + len(ss.files)
+		ss.files = append(ss.files, console)
+	}
+	for _, ns := range spec.Linux.Namespaces {
+		t := string(ns.Type)
+		switch {
+		case ns.Path == "" && t == "cgroup":
+			cfg.NewCgroupNS = true
+		case ns.Path == "" && t == "time":
+			cfg.NewTimeNS = true
+		case ns.Path == "":
+			ss.cloneflags |= uintptr(nsFlag[t])
+		case t == "mount":
+			cfg.MountNS = ns.Path
+		case t == "user":
+			return nil, fmt.Errorf("linux.namespaces: joining an existing user namespace (%s) is not supported by capsa-runtime yet", ns.Path)
+		default:
+			if err := checkNSPath(ns.Path, t); err != nil {
+				return nil, err
+			}
+			ss.joins = append(ss.joins, nsJoin{path: ns.Path, flag: nsFlag[t]})
+		}
+	}
+	if ss.cloneflags&unix.CLONE_NEWUSER != 0 {
+		for _, m := range spec.Linux.UIDMappings {
+			ss.uidMaps = append(ss.uidMaps, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+		for _, m := range spec.Linux.GIDMappings {
+			ss.gidMaps = append(ss.gidMaps, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
+		}
+	}
+	if spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0) {
+		cfg.Hooks = true
+	}
+
+	resources := withDeviceRules(spec)
+	cg, err = cgroups.New(cgroups.Config{Path: spec.Linux.CgroupsPath, ID: o.ID, Systemd: o.Systemd, Resources: resources})
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	cmd, err = spawn(ss)
+	childPipe.Close()
+	if err != nil {
+		return nil, err
+	}
+	pid := cmd.Process.Pid
+	if err := cg.Apply(pid); err != nil {
+		return nil, fmt.Errorf("cgroup: %w", err)
+	}
+	if resources != nil {
+		if err := cg.Set(resources); err != nil {
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+	}
+	c.CgroupPaths = cg.Paths()
+	c.InitPid = pid
+	if c.InitStart, _, err = processStartTime(pid); err != nil {
+		return nil, fmt.Errorf("container init: %w", err)
+	}
+
+	pipe := newSyncPipe(parentPipe)
+	if err := pipe.send(cfg); err != nil {
+		return nil, fmt.Errorf("send config to container init: %w", err)
+	}
+	if cfg.Hooks {
+		if err := pipe.expect(msgHooks); err != nil {
+			return nil, initError(err)
+		}
+		st := c.ociStateAs(StatusCreating)
+		if err := runHooks("prestart", spec.Hooks.Prestart, st); err != nil {
+			return nil, err
+		}
+		if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, st); err != nil {
+			return nil, err
+		}
+		if err := pipe.send(syncMsg{Type: msgHooksDone}); err != nil {
+			return nil, fmt.Errorf("container init: %w", err)
+		}
+	}
+	if err := pipe.expect(msgReady); err != nil {
+		return nil, initError(err)
+	}
+	if err := c.save(); err != nil {
+		return nil, fmt.Errorf("save state: %w", err)
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, pid); err != nil {
+			return nil, err
+		}
+	}
+	return &Created{Container: c, Cmd: cmd}, nil
+}
+
+// initError words an init failure for the user: EOF means the init died
+// without saying why.
+func initError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("container init exited unexpectedly")
+	}
+	return fmt.Errorf("container init: %w", err)
+}
+
+// ociStateAs is OCIState with a given status, for hooks that run before the
+// state is saved.
+func (c *Container) ociStateAs(status string) specs.State {
+	st := specs.State{Version: specs.Version, ID: c.ID, Status: specs.ContainerState(status), Pid: c.InitPid, Bundle: c.Bundle}
+	if c.Spec != nil {
+		st.Annotations = c.Spec.Annotations
+	}
+	return st
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("pid file %s: %w", path, err)
+	}
+	if err := writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkNSPath makes sure a namespace path names a namespace of the right
+// type, so a wrong path fails before the container is half made.
+func checkNSPath(path, typ string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("linux.namespaces: %s namespace %s: %w", typ, path, err)
+	}
+	defer unix.Close(fd)
+	got, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+	if err != nil {
+		return fmt.Errorf("linux.namespaces: %s is not a namespace: %w", path, err)
+	}
+	if got != nsFlag[typ] {
+		return fmt.Errorf("linux.namespaces: %s is not a %s namespace", path, typ)
+	}
+	return nil
+}
+
+func dialConsole(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("console socket %s: %w", path, err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("console socket %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// checkLSM refuses an AppArmor profile or SELinux label the host cannot
+// enforce: silently running a container unconfined would be worse.
+func checkLSM(p *specs.Process) error {
+	if p.ApparmorProfile != "" {
+		data, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+		if err != nil || len(data) == 0 || data[0] != 'Y' {
+			return fmt.Errorf("process.apparmorProfile %q: AppArmor is not enabled on this host", p.ApparmorProfile)
+		}
+	}
+	if p.SelinuxLabel != "" {
+		if _, err := os.Stat("/sys/fs/selinux/enforce"); err != nil {
+			return fmt.Errorf("process.selinuxLabel %q: SELinux is not enabled on this host", p.SelinuxLabel)
+		}
+	}
+	return nil
+}
+
+// withDeviceRules returns the spec's resources with the device rules the
+// container needs appended: the default /dev nodes and the spec's own
+// devices, which must stay usable whatever deny rules the spec lists.
+func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
+	if spec.Linux.Resources == nil {
+		return nil
+	}
+	r := *spec.Linux.Resources
+	r.Devices = append(append([]specs.LinuxDeviceCgroup{}, r.Devices...), cgroups.DefaultAllowedDevices()...)
+	for _, d := range spec.Linux.Devices {
+		major, minor := d.Major, d.Minor
+		typ := d.Type
+		if typ == "u" {
+			typ = "c"
+		}
+		if typ == "p" {
+			continue
+		}
+		r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
+	}
+	return &r
+}

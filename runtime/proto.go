@@ -1,0 +1,106 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Environment variables through which the runtime tells its re-executed
+// copy that it is a container init and where its channel to the parent is.
+const (
+	envInitPipe = "_CAPSA_INITPIPE"
+)
+
+// Init modes.
+const (
+	modeCreate = "create"
+	modeExec   = "exec"
+)
+
+// initConfig is everything the init (or an exec'd process) needs, sent by
+// the parent over the init pipe as one JSON value.
+type initConfig struct {
+	Mode         string         `json:"mode"`
+	ID           string         `json:"id"`
+	Bundle       string         `json:"bundle"`
+	Rootfs       string         `json:"rootfs"`
+	Spec         *specs.Spec    `json:"spec"`
+	Process      *specs.Process `json:"process"`
+	NoPivot      bool           `json:"no_pivot,omitempty"`
+	NoNewKeyring bool           `json:"no_new_keyring,omitempty"`
+	PreserveFds  int            `json:"preserve_fds,omitempty"`
+	// ConsoleFd is the console socket the pty master goes to, or -1.
+	ConsoleFd int `json:"console_fd"`
+	// FifoFd is an O_PATH fd of exec.fifo (create mode), or -1.
+	FifoFd int `json:"fifo_fd"`
+	// MountNS is a mount namespace the init joins by path itself: the
+	// parent cannot, as it must resolve the init's executable on the host.
+	MountNS string `json:"mount_ns,omitempty"`
+	// NewCgroupNS asks the init to unshare its cgroup namespace once the
+	// parent has placed it in its cgroup.
+	NewCgroupNS bool `json:"new_cgroup_ns,omitempty"`
+	// NewTimeNS asks the init to unshare a time namespace and write the
+	// spec's offsets before exec moves it in.
+	NewTimeNS bool `json:"new_time_ns,omitempty"`
+	// InitPid is the container's init, whose root an exec'd process enters.
+	InitPid int `json:"init_pid,omitempty"`
+	// Hooks says whether the parent has prestart/createRuntime hooks to run.
+	Hooks bool `json:"hooks,omitempty"`
+}
+
+// syncMsg is one message between parent and init.
+type syncMsg struct {
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+}
+
+// Sync message types.
+const (
+	msgHooks     = "hooks"      // init → parent: run prestart/createRuntime now
+	msgHooksDone = "hooks-done" // parent → init
+	msgReady     = "ready"      // init → parent: waiting for start (or about to exec)
+	msgError     = "error"      // init → parent
+)
+
+// syncPipe is a JSON message stream over one end of a socketpair.
+type syncPipe struct {
+	f   *os.File
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+func newSyncPipe(f *os.File) *syncPipe {
+	return &syncPipe{f: f, enc: json.NewEncoder(f), dec: json.NewDecoder(f)}
+}
+
+func (p *syncPipe) send(v any) error { return p.enc.Encode(v) }
+
+func (p *syncPipe) recv(v any) error { return p.dec.Decode(v) }
+
+// expect reads one message and checks its type, turning an init's error
+// report into an error.
+func (p *syncPipe) expect(want string) error {
+	var m syncMsg
+	if err := p.recv(&m); err != nil {
+		return err
+	}
+	if m.Type == msgError {
+		return fmt.Errorf("%s", m.Error)
+	}
+	if m.Type != want {
+		return fmt.Errorf("unexpected message %q from init (want %q)", m.Type, want)
+	}
+	return nil
+}
+
+func socketPair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "init-pipe-parent"), os.NewFile(uintptr(fds[1]), "init-pipe-child"), nil
+}

@@ -1,0 +1,211 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// maxConfigSize caps config.json: a bundle is user input, and a runaway
+// file should fail clearly rather than exhaust memory.
+const maxConfigSize = 16 << 20
+
+// LoadSpec reads and validates bundle/config.json.
+func LoadSpec(bundle string) (*specs.Spec, error) {
+	path := filepath.Join(bundle, "config.json")
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("bundle %s has no config.json", bundle)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxConfigSize)
+	}
+	spec := new(specs.Spec)
+	if err := json.Unmarshal(data, spec); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	if err := ValidateSpec(spec, bundle); err != nil {
+		return nil, fmt.Errorf("invalid %s: %w", path, err)
+	}
+	return spec, nil
+}
+
+// nsTypes are the namespace types capsa knows, in the order a container
+// joins them.
+var nsTypes = []specs.LinuxNamespaceType{
+	specs.UserNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace,
+	specs.PIDNamespace, specs.CgroupNamespace, specs.TimeNamespace, specs.MountNamespace,
+}
+
+// RootfsPath resolves the spec's root.path against the bundle.
+func RootfsPath(spec *specs.Spec, bundle string) string {
+	p := spec.Root.Path
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(bundle, p)
+	}
+	return filepath.Clean(p)
+}
+
+// ValidateSpec rejects configs that cannot be run, naming the field, before
+// anything is created on the host.
+func ValidateSpec(s *specs.Spec, bundle string) error {
+	if s.Root == nil || s.Root.Path == "" {
+		return fmt.Errorf("root.path is required")
+	}
+	rootfs := RootfsPath(s, bundle)
+	if fi, err := os.Stat(rootfs); err != nil {
+		return fmt.Errorf("root.path %q: %w", s.Root.Path, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("root.path %q is not a directory", s.Root.Path)
+	}
+	if s.Process != nil {
+		if err := ValidateProcess(s.Process); err != nil {
+			return err
+		}
+	}
+	if s.Linux == nil {
+		return fmt.Errorf("linux section is required on Linux")
+	}
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for i, ns := range s.Linux.Namespaces {
+		known := false
+		for _, t := range nsTypes {
+			if ns.Type == t {
+				known = true
+			}
+		}
+		if !known {
+			return fmt.Errorf("linux.namespaces[%d]: unknown namespace type %q", i, ns.Type)
+		}
+		if seen[ns.Type] {
+			return fmt.Errorf("linux.namespaces[%d]: namespace %q listed twice", i, ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Path != "" && !filepath.IsAbs(ns.Path) {
+			return fmt.Errorf("linux.namespaces[%d]: path %q is not absolute", i, ns.Path)
+		}
+	}
+	hasUserNS := seen[specs.UserNamespace]
+	if (len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0) && !hasUserNS {
+		return fmt.Errorf("linux.uidMappings/gidMappings need a user namespace")
+	}
+	if hasUserNS && nsPath(s, specs.UserNamespace) == "" && (len(s.Linux.UIDMappings) == 0 || len(s.Linux.GIDMappings) == 0) {
+		return fmt.Errorf("a new user namespace needs linux.uidMappings and linux.gidMappings")
+	}
+	for i, m := range s.Mounts {
+		if !filepath.IsAbs(m.Destination) {
+			return fmt.Errorf("mounts[%d]: destination %q is not absolute", i, m.Destination)
+		}
+	}
+	for k := range s.Linux.Sysctl {
+		if strings.Contains(k, "..") || strings.ContainsAny(k, "\x00") {
+			return fmt.Errorf("linux.sysctl: invalid key %q", k)
+		}
+	}
+	for i, d := range s.Linux.Devices {
+		if !filepath.IsAbs(d.Path) {
+			return fmt.Errorf("linux.devices[%d]: path %q is not absolute", i, d.Path)
+		}
+		switch d.Type {
+		case "c", "u", "b", "p":
+		default:
+			return fmt.Errorf("linux.devices[%d]: unknown type %q", i, d.Type)
+		}
+	}
+	if s.Hooks != nil {
+		for kind, hooks := range map[string][]specs.Hook{
+			"prestart": s.Hooks.Prestart, "createRuntime": s.Hooks.CreateRuntime,
+			"createContainer": s.Hooks.CreateContainer, "startContainer": s.Hooks.StartContainer,
+			"poststart": s.Hooks.Poststart, "poststop": s.Hooks.Poststop,
+		} {
+			for i, h := range hooks {
+				if !filepath.IsAbs(h.Path) {
+					return fmt.Errorf("hooks.%s[%d]: path %q is not absolute", kind, i, h.Path)
+				}
+				if h.Timeout != nil && *h.Timeout <= 0 {
+					return fmt.Errorf("hooks.%s[%d]: timeout must be positive", kind, i)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateProcess checks the parts of a process that the init would
+// otherwise fail on after the container was half set up.
+func ValidateProcess(p *specs.Process) error {
+	if len(p.Args) == 0 && p.CommandLine == "" {
+		return fmt.Errorf("process.args must not be empty")
+	}
+	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
+		return fmt.Errorf("process.cwd %q must be an absolute path", p.Cwd)
+	}
+	if c := p.Capabilities; c != nil {
+		for set, names := range map[string][]string{
+			"bounding": c.Bounding, "effective": c.Effective, "inheritable": c.Inheritable,
+			"permitted": c.Permitted, "ambient": c.Ambient,
+		} {
+			for _, n := range names {
+				if _, err := ParseCapability(n); err != nil {
+					return fmt.Errorf("process.capabilities.%s: %w", set, err)
+				}
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range p.Rlimits {
+		if _, ok := rlimitNames[r.Type]; !ok {
+			return fmt.Errorf("process.rlimits: unknown rlimit %q", r.Type)
+		}
+		if seen[r.Type] {
+			return fmt.Errorf("process.rlimits: %s listed twice", r.Type)
+		}
+		if r.Soft > r.Hard {
+			return fmt.Errorf("process.rlimits: %s soft limit %d is above its hard limit %d", r.Type, r.Soft, r.Hard)
+		}
+		seen[r.Type] = true
+	}
+	if p.IOPriority != nil {
+		switch p.IOPriority.Class {
+		case specs.IOPRIO_CLASS_RT, specs.IOPRIO_CLASS_BE, specs.IOPRIO_CLASS_IDLE:
+		default:
+			return fmt.Errorf("process.ioPriority: unknown class %q", p.IOPriority.Class)
+		}
+		if p.IOPriority.Priority < 0 || p.IOPriority.Priority > 7 {
+			return fmt.Errorf("process.ioPriority: priority %d is outside 0..7", p.IOPriority.Priority)
+		}
+	}
+	return nil
+}
+
+func nsPath(s *specs.Spec, t specs.LinuxNamespaceType) string {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return ns.Path
+		}
+	}
+	return ""
+}
+
+func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}

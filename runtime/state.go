@@ -1,0 +1,213 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/capsa-project/capsa/runtime/cgroups"
+)
+
+// Status values as the runtime spec and runc report them.
+const (
+	StatusCreating = "creating"
+	StatusCreated  = "created"
+	StatusRunning  = "running"
+	StatusPaused   = "paused"
+	StatusStopped  = "stopped"
+)
+
+const (
+	stateFile = "state.json"
+	fifoName  = "exec.fifo"
+)
+
+// Container is what the runtime remembers of one container between
+// invocations, stored as state.json in a 0700 directory named after its id.
+type Container struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	InitPid     int               `json:"init_process_pid"`
+	InitStart   uint64            `json:"init_process_start"`
+	Created     time.Time         `json:"created"`
+	Owner       string            `json:"owner,omitempty"`
+	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
+	// Systemd records that the cgroup belongs to the systemd driver.
+	Systemd bool        `json:"systemd,omitempty"`
+	Spec    *specs.Spec `json:"config"`
+
+	dir string
+}
+
+// Dir is the container's state directory.
+func (c *Container) Dir() string { return c.dir }
+
+// Load reads the state of container id from the state root.
+func Load(root, id string) (*Container, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %s does not exist", id)
+		}
+		return nil, fmt.Errorf("read state of %s: %w", id, err)
+	}
+	c := &Container{dir: dir}
+	if err := json.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("state of %s is corrupt: %w", id, err)
+	}
+	if c.Spec == nil {
+		c.Spec = &specs.Spec{}
+	}
+	return c, nil
+}
+
+// List loads every container under root, skipping entries that are not
+// containers (a half-created one without state.json, foreign files).
+func List(root string) ([]*Container, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []*Container
+	for _, e := range entries {
+		if !e.IsDir() || ValidateID(e.Name()) != nil {
+			continue
+		}
+		c, err := Load(root, e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// save writes state.json atomically so that a crash never leaves a torn file.
+func (c *Container) save() error {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(c.dir, stateFile), data, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// processStartTime returns field 22 of /proc/PID/stat, which tells a
+// recycled pid apart from the container's init. It also reports whether
+// the process is a zombie.
+func processStartTime(pid int) (start uint64, zombie bool, err error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false, err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, false, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0] == "Z" || f[0] == "X", err
+}
+
+// initAlive reports whether the recorded init process still runs (and is
+// the same process, not a recycled pid).
+func (c *Container) initAlive() bool {
+	if c.InitPid <= 0 {
+		return false
+	}
+	start, zombie, err := processStartTime(c.InitPid)
+	return err == nil && !zombie && start == c.InitStart
+}
+
+// cgroup returns the container's cgroup manager.
+func (c *Container) cgroup() (cgroups.Manager, error) {
+	if len(c.CgroupPaths) == 0 {
+		return nil, nil
+	}
+	return cgroups.FromPaths(c.CgroupPaths)
+}
+
+// Status derives the container's status from the kernel: the init process,
+// the exec fifo (present until `start`) and the freezer.
+func (c *Container) Status() string {
+	if !c.initAlive() {
+		return StatusStopped
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
+		return StatusCreated
+	}
+	if m, err := c.cgroup(); err == nil && m != nil {
+		if st, err := m.State(); err == nil && st == cgroups.Frozen {
+			return StatusPaused
+		}
+	}
+	return StatusRunning
+}
+
+// OCIState is the state the runtime spec defines (printed by `state`, fed
+// to hooks on stdin).
+func (c *Container) OCIState() specs.State {
+	st := specs.State{
+		Version: specs.Version,
+		ID:      c.ID,
+		Status:  specs.ContainerState(c.Status()),
+		Bundle:  c.Bundle,
+	}
+	if st.Status != StatusStopped {
+		st.Pid = c.InitPid
+	}
+	if c.Spec != nil {
+		st.Annotations = c.Spec.Annotations
+	}
+	return st
+}
+
+// signal sends sig to the init process, checking it is still the same one.
+func (c *Container) signal(sig unix.Signal) error {
+	if !c.initAlive() {
+		return fmt.Errorf("container %s is not running", c.ID)
+	}
+	if err := unix.Kill(c.InitPid, sig); err != nil {
+		return fmt.Errorf("signal %d to container %s: %w", sig, c.ID, err)
+	}
+	return nil
+}
