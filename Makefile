@@ -2,7 +2,7 @@
 # mk/*.mk and append to APT_PACKAGES / TEST_TARGETS, so that `make test`
 # stays the one command CI runs (.ci/run).
 SHELL := /bin/bash
-GO ?= go
+GO ?= $(CURDIR)/scripts/go.sh
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 BIN := $(CURDIR)/bin
 # Packages the tests need from Debian; fragments append.
@@ -11,7 +11,7 @@ APT_PACKAGES := busybox-static runc crun podman skopeo uidmap iproute2 strace gc
 TEST_TARGETS :=
 RUNTIME_LDFLAGS := -s -w -X main.version=$(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps check test test-go conformance clean
+.PHONY: all build deps check demo test test-go conformance clean
 all: build
 
 -include mk/*.mk
@@ -23,6 +23,10 @@ $(BIN)/capsa-runtime: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
 
 FORCE:
+
+# The README's first command: build, then run a busybox container.
+demo: deps build
+	scripts/demo.sh $(BIN)/capsa-runtime
 
 deps:
 	scripts/install-deps.sh $(APT_PACKAGES)

@@ -25,11 +25,12 @@ func setupConsole(socketFd int, mountConsole bool) error {
 	}
 	// TIOCGPTPEER opens the slave through the master itself: no path
 	// lookup under /dev/pts that the image could redirect.
-	slave, err := unix.IoctlRetInt(master, unix.TIOCGPTPEER)
-	if err != nil {
-		n, err2 := unix.IoctlGetInt(master, unix.TIOCGPTN)
-		if err2 != nil {
-			return fmt.Errorf("pty number: %w", err2)
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	slave := int(r)
+	if errno != 0 {
+		n, err := unix.IoctlGetInt(master, unix.TIOCGPTN)
+		if err != nil {
+			return fmt.Errorf("pty number: %w", err)
 		}
 		if slave, err = unix.Open("/dev/pts/"+strconv.Itoa(n), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0); err != nil {
 			return fmt.Errorf("open pty slave: %w", err)

@@ -84,6 +84,12 @@ func spawn(s spawnSpec) (*exec.Cmd, error) {
 		},
 		ExtraFiles: s.files,
 	}
+	if s.cloneflags&unix.CLONE_NEWUSER != 0 {
+		// Become root of the new user namespace before exec: the runtime's
+		// host uid is usually unmapped there, and exec would drop every
+		// capability the init needs to set the container up.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
 	// A nil *os.File in an io.Reader would not be a nil interface.
 	if s.stdin != nil {
 		cmd.Stdin = s.stdin

@@ -126,43 +126,36 @@ func cgroupDirs() []string {
 	return out
 }
 
-// processes lists the descendants of the test binary. TestMain makes the
-// test binary a child subreaper (see Main), so a container init that its
-// runtime left orphaned is reparented here and still counts.
+// processes lists the processes that belong to containers or to capsa: those
+// whose root is not the host's (a container's, after pivot_root) and those
+// running a capsa binary (an init before pivot_root, a stuck runtime).
+// Other packages' integration tests never run at the same time (Main holds
+// a host-wide lock), so a new one after a test is that test's leak.
 func processes() []string {
 	entries, _ := os.ReadDir("/proc")
-	parent := map[string]string{}
-	cmd := map[string]string{}
+	var out []string
 	for _, e := range entries {
 		pid := e.Name()
-		if pid[0] < '0' || pid[0] > '9' {
+		if pid[0] < '0' || pid[0] > '9' || pid == itoa(os.Getpid()) {
 			continue
 		}
 		stat, err := os.ReadFile("/proc/" + pid + "/stat")
 		if err != nil {
 			continue
 		}
-		// The comm field is in parentheses and may hold spaces.
-		rest := string(stat)
-		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-			rest = rest[i+1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) < 2 {
+		// Zombies are dead; their parent (a runtime, a shell) reaps them.
+		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && strings.HasPrefix(string(stat[i+1:]), " Z") {
 			continue
 		}
-		parent[pid] = f[1]
 		cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
-		cmd[pid] = strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " ")
-	}
-	self := itoa(os.Getpid())
-	var out []string
-	for pid := range parent {
-		for p, hops := parent[pid], 0; p != "" && p != "0" && hops < 64; p, hops = parent[p], hops+1 {
-			if p == self {
-				out = append(out, pid+" "+cmd[pid])
-				break
-			}
+		cmd := strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " ")
+		root, err := os.Readlink("/proc/" + pid + "/root")
+		if err != nil || len(cmdline) == 0 {
+			continue // gone, or a kernel thread
+		}
+		argv0 := filepath.Base(strings.SplitN(cmd, " ", 2)[0])
+		if root != "/" || argv0 == "capsa" || argv0 == "capsa-runtime" {
+			out = append(out, pid+" "+cmd)
 		}
 	}
 	return out

@@ -9,15 +9,10 @@ import (
 )
 
 // Main is the TestMain of every package whose tests run real containers.
-// It makes the test binary a child subreaper, so orphaned container
-// processes stay visible to CheckLeaks, and it holds a host-wide lock so
-// that two such packages never run at once (go test runs packages in
-// parallel, and each one's leak check would see the other's containers).
+// It holds a host-wide lock so that two such packages never run at once
+// (go test runs packages in parallel, and each one's leak check would see
+// the other's containers).
 func Main(m *testing.M) {
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, "testutil: PR_SET_CHILD_SUBREAPER:", err)
-		os.Exit(2)
-	}
 	lock, err := os.OpenFile(os.TempDir()+"/capsa-integration.lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testutil: lock:", err)
