@@ -53,11 +53,10 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	if spec.Process == nil {
-		return nil, fmt.Errorf("invalid %s/config.json: process is required to create a container", bundle)
-	}
-	if err := checkLSM(spec.Process); err != nil {
-		return nil, err
+	if spec.Process != nil {
+		if err := checkLSM(spec.Process); err != nil {
+			return nil, err
+		}
 	}
 	if o.PreserveFds < 0 {
 		return nil, fmt.Errorf("--preserve-fds must not be negative")
@@ -105,6 +104,14 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, fmt.Errorf("create exec fifo: %w", err)
 	}
+	// The init opens it for writing as the container's root, which in a
+	// user namespace is another host uid; mkfifo also applied the umask.
+	if err := os.Chown(fifoPath, hostID(spec.Linux.UIDMappings, 0), hostID(spec.Linux.GIDMappings, 0)); err != nil {
+		return nil, fmt.Errorf("chown exec fifo: %w", err)
+	}
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("chmod exec fifo: %w", err)
+	}
 	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open exec fifo: %w", err)
@@ -112,7 +119,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	defer fifo.Close()
 
 	var console *os.File
-	if spec.Process.Terminal {
+	if spec.Process != nil && spec.Process.Terminal {
 		if o.ConsoleSocket == "" {
 			return nil, fmt.Errorf("process.terminal is true: --console-socket is required")
 		}
@@ -335,4 +342,15 @@ func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
 		r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
 	}
 	return &r
+}
+
+// hostID maps a container uid or gid to the host's through the mappings of
+// a user namespace (the identity without one).
+func hostID(maps []specs.LinuxIDMapping, id uint32) int {
+	for _, m := range maps {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return int(m.HostID + id - m.ContainerID)
+		}
+	}
+	return int(id)
 }

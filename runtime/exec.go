@@ -131,6 +131,14 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 // namespace and root, then become the process.
 func execInit(pipe *syncPipe, cfg *initConfig) error {
 	unix.CloseOnExec(int(pipe.f.Fd()))
+	// This process is already in the container's pid namespace; the host's
+	// procfs, still /proc before the mount namespace, names its host pid.
+	hostPid := os.Getpid()
+	if self, err := os.Readlink("/proc/self"); err == nil {
+		if p, err := strconv.Atoi(self); err == nil {
+			hostPid = p
+		}
+	}
 	rootDir := "/proc/" + strconv.Itoa(cfg.InitPid) + "/root"
 	root, err := unix.Open(rootDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -160,9 +168,10 @@ func execInit(pipe *syncPipe, cfg *initConfig) error {
 	if err := applyProcessLimits(cfg.Process, cfg.Spec); err != nil {
 		return err
 	}
-	plan, err := prepareExec(cfg.Process)
+	plan, err := prepareExec(cfg.Process, cfg.Spec)
 	if err != nil {
 		return err
 	}
+	plan.hostPid = hostPid
 	return finalizeAndExec(cfg, plan)
 }

@@ -39,7 +39,13 @@ func Init() {
 	} else {
 		err = containerInit(pipe, &cfg)
 	}
-	_ = pipe.send(syncMsg{Type: msgError, Error: err.Error()}) // best effort: we exit anyway
+	if pipe.closed {
+		// After "ready" nobody reads the pipe: like runc, report on the
+		// container's stderr.
+		fmt.Fprintln(os.Stderr, "capsa-runtime:", err)
+	} else {
+		_ = pipe.send(syncMsg{Type: msgError, Error: err.Error()}) // best effort: we exit anyway
+	}
 	os.Exit(1)
 }
 
@@ -112,7 +118,8 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 		return fmt.Errorf("chdir /: %w", err)
 	}
 	if hasMountNS {
-		if p := spec.Linux.RootfsPropagation; p == "shared" || p == "rshared" {
+		// The root is a fresh bind mount: give it the propagation asked for.
+		if p := spec.Linux.RootfsPropagation; p != "" {
 			flag, _ := propagationFlag(p)
 			if err := unix.Mount("", "/", "", flag, ""); err != nil {
 				return fmt.Errorf("make / %s: %w", p, err)
@@ -157,7 +164,7 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 	if _, err := unix.Setsid(); err != nil {
 		return fmt.Errorf("setsid: %w", err)
 	}
-	if cfg.Process.Terminal {
+	if cfg.Process != nil && cfg.Process.Terminal {
 		if err := setupConsole(cfg.ConsoleFd, true); err != nil {
 			return err
 		}
@@ -169,17 +176,26 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 			return fmt.Errorf("join session keyring: %w", err)
 		}
 	}
-	if err := applyProcessLimits(cfg.Process, spec); err != nil {
+	// A config without a process creates a container that `start` refuses
+	// (runtime spec); the init then waits until it is deleted.
+	var exe *execPlan
+	ready := syncMsg{Type: msgReady}
+	if cfg.Process != nil {
+		if err := applyProcessLimits(cfg.Process, spec); err != nil {
+			return err
+		}
+		if exe, err = prepareExec(cfg.Process, spec); err != nil {
+			return err
+		}
+		exe.hostPid = hostPidFromProc(hostProc)
+		if exe.seccomp != nil {
+			ready.Warnings = exe.seccomp.Warnings
+		}
+	}
+	if err := pipe.send(ready); err != nil {
 		return err
 	}
-	exe, err := prepareExec(cfg.Process)
-	if err != nil {
-		return err
-	}
-	if err := pipe.send(syncMsg{Type: msgReady}); err != nil {
-		return err
-	}
-	pipe.f.Close()
+	pipe.close()
 
 	// Block until `start` opens the fifo for reading.
 	fifo, err := openat(hostProc, "self/fd/"+strconv.Itoa(cfg.FifoFd), unix.O_WRONLY|unix.O_CLOEXEC)
@@ -190,23 +206,20 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
 	unix.Close(fifo)
+	if exe == nil {
+		return fmt.Errorf("process is not set in config.json")
+	}
 	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
 		st := specs.State{Version: specs.Version, ID: cfg.ID, Status: StatusRunning, Pid: os.Getpid(), Bundle: cfg.Bundle, Annotations: spec.Annotations}
 		if p, err := hostPid(hostProc); err == nil {
 			st.Pid = p
 		}
 		if err := runHooks("startContainer", spec.Hooks.StartContainer, st); err != nil {
-			// Nobody waits on the pipe any more: the error goes to stderr,
-			// as runc does.
-			fmt.Fprintln(os.Stderr, "capsa-runtime:", err)
-			os.Exit(1)
+			return err
 		}
 	}
 	hostProc.Close()
-	err = finalizeAndExec(cfg, exe)
-	fmt.Fprintln(os.Stderr, "capsa-runtime:", err)
-	os.Exit(1)
-	return nil
+	return finalizeAndExec(cfg, exe)
 }
 
 func openat(dir *os.File, name string, flags int) (int, error) {

@@ -24,6 +24,14 @@ func (c *Container) Start() error {
 	default:
 		return fmt.Errorf("cannot start an already running container")
 	}
+	if c.Spec.Process == nil {
+		// Nothing to run: the init is stopped, so the container does not
+		// linger half-made.
+		if err := c.killAndWait(); err != nil {
+			return err
+		}
+		return fmt.Errorf("cannot start container %s: process is not set in config.json", c.ID)
+	}
 	fifoPath := filepath.Join(c.dir, fifoName)
 	// Non-blocking open: a blocking one would hang forever if the init had
 	// died; instead wait for its byte while checking it is alive.

@@ -13,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/capsa-project/capsa/runtime/seccomp"
 )
 
 // applyProcessLimits sets what must be set while the init is still
@@ -129,14 +131,18 @@ func setScheduler(s *specs.Scheduler) error {
 // execPlan is the container process's execve, prepared while the init can
 // still read the filesystem freely.
 type execPlan struct {
-	path string
-	argv []string
-	env  []string
+	path    string
+	argv    []string
+	env     []string
+	seccomp *seccomp.Filter
+	// hostPid is this process's pid as the host sees it, for a seccomp
+	// agent.
+	hostPid int
 }
 
 // prepareExec resolves args[0] in the container's PATH and completes the
 // environment (HOME from /etc/passwd when unset, as runc does).
-func prepareExec(p *specs.Process) (*execPlan, error) {
+func prepareExec(p *specs.Process, spec *specs.Spec) (*execPlan, error) {
 	env := append([]string{}, p.Env...)
 	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	hasHome := false
@@ -159,7 +165,11 @@ func prepareExec(p *specs.Process) (*execPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &execPlan{path: exe, argv: argv, env: env}, nil
+	filter, err := compileSeccomp(spec)
+	if err != nil {
+		return nil, err
+	}
+	return &execPlan{path: exe, argv: argv, env: env, seccomp: filter}, nil
 }
 
 func lookPath(name, pathEnv, cwd string) (string, error) {
@@ -244,6 +254,14 @@ func finalizeAndExec(cfg *initConfig, plan *execPlan) error {
 	if err != nil {
 		return err
 	}
+	// Without no_new_privs the kernel only takes a filter from a process
+	// with CAP_SYS_ADMIN, so it goes in before the capabilities are dropped
+	// (as runc does); with no_new_privs as late as possible.
+	if !p.NoNewPrivileges {
+		if err := loadSeccomp(cfg, plan); err != nil {
+			return err
+		}
+	}
 	if err := dropBounding(caps.bounding); err != nil {
 		return err
 	}
@@ -274,8 +292,10 @@ func finalizeAndExec(cfg *initConfig, plan *execPlan) error {
 			return fmt.Errorf("no_new_privs: %w", err)
 		}
 	}
-	if err := loadSeccomp(cfg); err != nil {
-		return err
+	if p.NoNewPrivileges {
+		if err := loadSeccomp(cfg, plan); err != nil {
+			return err
+		}
 	}
 	err = syscall.Exec(plan.path, plan.argv, plan.env)
 	return fmt.Errorf("exec %s: %w", plan.argv[0], err)

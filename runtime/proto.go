@@ -56,6 +56,9 @@ type initConfig struct {
 type syncMsg struct {
 	Type  string `json:"type"`
 	Error string `json:"error,omitempty"`
+	// Warnings ride on "ready": the init cannot print to its stderr, which
+	// is the container's.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Sync message types.
@@ -68,9 +71,15 @@ const (
 
 // syncPipe is a JSON message stream over one end of a socketpair.
 type syncPipe struct {
-	f   *os.File
-	enc *json.Encoder
-	dec *json.Decoder
+	f      *os.File
+	enc    *json.Encoder
+	dec    *json.Decoder
+	closed bool
+}
+
+func (p *syncPipe) close() {
+	p.f.Close()
+	p.closed = true
 }
 
 func newSyncPipe(f *os.File) *syncPipe {
@@ -87,6 +96,9 @@ func (p *syncPipe) expect(want string) error {
 	var m syncMsg
 	if err := p.recv(&m); err != nil {
 		return err
+	}
+	for _, w := range m.Warnings {
+		Warnf("%s", w)
 	}
 	if m.Type == msgError {
 		return fmt.Errorf("%s", m.Error)

@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	capsart "github.com/capsa-project/capsa/runtime"
+	"github.com/capsa-project/capsa/runtime/specgen"
 )
 
 func init() {
@@ -63,10 +64,10 @@ func init() {
 				if err := needArgs(args, 0, 0, "spec [--bundle DIR] [--rootless]"); err != nil {
 					return err
 				}
-				s := capsart.DefaultSpec("sh")
+				s := specgen.Default("sh")
 				s.Process.Terminal = true
 				if rootless {
-					capsart.MakeRootless(s, os.Geteuid(), os.Getegid())
+					specgen.Rootless(s, os.Geteuid(), os.Getegid())
 				}
 				path := filepath.Join(bundle, "config.json")
 				if _, err := os.Stat(path); err == nil {

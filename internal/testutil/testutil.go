@@ -17,7 +17,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	capsart "github.com/capsa-project/capsa/runtime"
+	"github.com/capsa-project/capsa/runtime/specgen"
 )
 
 // BusyboxPath is the static busybox from Debian's busybox-static package.
@@ -164,7 +164,7 @@ func NewBundle(t testing.TB, args ...string) *Bundle {
 }
 
 // DefaultSpec is the config that `runc spec` writes, running args.
-func DefaultSpec(args ...string) *specs.Spec { return capsart.DefaultSpec(args...) }
+func DefaultSpec(args ...string) *specs.Spec { return specgen.Default(args...) }
 
 // Eventually polls cond until it holds or the (generous) deadline passes;
 // the machines are shared and noisy, so tests wait for events, never sleep.

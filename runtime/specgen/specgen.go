@@ -1,12 +1,15 @@
-package runtime
+// Package specgen writes OCI runtime configs: the default one `spec` prints
+// and its rootless variant. It stands alone so that test helpers can use it
+// without importing the runtime.
+package specgen
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// DefaultSpec is the config `spec` writes (the same as `runc spec`), running
+// Default is the config `spec` writes (the same as `runc spec`), running
 // args.
-func DefaultSpec(args ...string) *specs.Spec {
+func Default(args ...string) *specs.Spec {
 	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
 	return &specs.Spec{
 		Version: specs.Version,
@@ -45,10 +48,10 @@ func DefaultSpec(args ...string) *specs.Spec {
 	}
 }
 
-// MakeRootless adapts a spec for a container run by an unprivileged user
+// Rootless adapts a spec for a container run by an unprivileged user
 // (`spec --rootless`): a user namespace mapping the caller to root, no
 // network namespace, and /sys bound from the host instead of mounted.
-func MakeRootless(s *specs.Spec, uid, gid int) {
+func Rootless(s *specs.Spec, uid, gid int) {
 	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	ns := s.Linux.Namespaces[:0]
 	for _, n := range s.Linux.Namespaces {
