@@ -98,3 +98,23 @@ func (s capSets) apply() error {
 	}
 	return nil
 }
+
+// missing names the requested capabilities this thread is not permitted to
+// have, which is why capset fails on hosts that withhold some from root.
+func (s capSets) missing() string {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var cur [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &cur[0]); err != nil {
+		return ""
+	}
+	have := uint64(cur[0].Permitted) | uint64(cur[1].Permitted)<<32
+	want := s.permitted | s.effective
+	var names []string
+	all := CapabilityNames()
+	for c := 0; c < len(all); c++ {
+		if want&(1<<uint(c)) != 0 && have&(1<<uint(c)) == 0 {
+			names = append(names, all[c])
+		}
+	}
+	return strings.Join(names, ", ")
+}

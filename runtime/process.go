@@ -135,6 +135,7 @@ type execPlan struct {
 	argv    []string
 	env     []string
 	seccomp *seccomp.Filter
+	caps    capSets
 	// hostPid is this process's pid as the host sees it, for a seccomp
 	// agent.
 	hostPid int
@@ -169,7 +170,16 @@ func prepareExec(p *specs.Process, spec *specs.Spec) (*execPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &execPlan{path: exe, argv: argv, env: env, seccomp: filter}, nil
+	caps, err := parseCaps(p.Capabilities)
+	if err != nil {
+		return nil, err
+	}
+	// Fail at create, not after start, when the host withholds a
+	// capability from the runtime itself.
+	if missing := caps.missing(); missing != "" {
+		return nil, fmt.Errorf("process.capabilities: the runtime itself does not hold %s on this host, so the container cannot be given them", missing)
+	}
+	return &execPlan{path: exe, argv: argv, env: env, seccomp: filter, caps: caps}, nil
 }
 
 func lookPath(name, pathEnv, cwd string) (string, error) {
@@ -250,10 +260,7 @@ func finalizeAndExec(cfg *initConfig, plan *execPlan) error {
 	if err := unix.CloseRange(uint(3+cfg.PreserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("mark fds close-on-exec: %w", err)
 	}
-	caps, err := parseCaps(p.Capabilities)
-	if err != nil {
-		return err
-	}
+	caps := plan.caps
 	// Without no_new_privs the kernel only takes a filter from a process
 	// with CAP_SYS_ADMIN, so it goes in before the capabilities are dropped
 	// (as runc does); with no_new_privs as late as possible.
@@ -291,13 +298,11 @@ func finalizeAndExec(cfg *initConfig, plan *execPlan) error {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("no_new_privs: %w", err)
 		}
-	}
-	if p.NoNewPrivileges {
 		if err := loadSeccomp(cfg, plan); err != nil {
 			return err
 		}
 	}
-	err = syscall.Exec(plan.path, plan.argv, plan.env)
+	err := syscall.Exec(plan.path, plan.argv, plan.env)
 	return fmt.Errorf("exec %s: %w", plan.argv[0], err)
 }
 

@@ -156,3 +156,38 @@ func TestCgroupPlacement(t *testing.T) {
 		t.Fatalf("cgroup left after delete: %v", err)
 	}
 }
+
+func TestPauseResumeUpdateEvents(t *testing.T) {
+	r := newRT(t)
+	b := testutil.NewBundle(t, "sleep", "1000")
+	b.Spec.Linux.CgroupsPath = "/capsa-it-pause"
+	b.Write(t)
+	r.ok("run", "-d", "--bundle", b.Dir, "it-pause")
+	r.ok("pause", "it-pause")
+	if st := r.state("it-pause"); st.Status != "paused" {
+		t.Fatalf("after pause: %s", st.Status)
+	}
+	freezer, err := os.ReadFile("/sys/fs/cgroup/freezer/capsa-it-pause/freezer.state")
+	if err != nil || strings.TrimSpace(string(freezer)) != "FROZEN" {
+		t.Fatalf("freezer.state %q (err %v)", freezer, err)
+	}
+	r.fails("not running", "pause", "it-pause")
+	r.ok("resume", "it-pause")
+	if st := r.state("it-pause"); st.Status != "running" {
+		t.Fatalf("after resume: %s", st.Status)
+	}
+	r.ok("update", "--memory", "64m", "--pids-limit", "20", "it-pause")
+	for file, want := range map[string]string{
+		"/sys/fs/cgroup/memory/capsa-it-pause/memory.limit_in_bytes": "67108864",
+		"/sys/fs/cgroup/pids/capsa-it-pause/pids.max":                "20",
+	} {
+		if got, err := os.ReadFile(file); err != nil || strings.TrimSpace(string(got)) != want {
+			t.Errorf("%s = %q (err %v), want %s", file, got, err, want)
+		}
+	}
+	ev := r.ok("events", "--stats", "it-pause")
+	if !strings.Contains(ev, `"type":"stats"`) || !strings.Contains(ev, `"limit":67108864`) {
+		t.Errorf("events --stats: %s", ev)
+	}
+	r.ok("delete", "--force", "it-pause")
+}
