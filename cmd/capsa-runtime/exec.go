@@ -104,9 +104,22 @@ func init() {
 					}
 				}
 				o.Process = p
+				var tty *ttyProxy
+				if p.Terminal && o.ConsoleSocket == "" && !detach {
+					if tty, err = newTTYProxy(); err != nil {
+						return err
+					}
+					defer tty.close()
+					o.ConsoleSocket = tty.path()
+				}
 				cmd, err := c.Exec(o)
 				if err != nil {
 					return err
+				}
+				if tty != nil {
+					if err := tty.start(); err != nil {
+						return err
+					}
 				}
 				if detach {
 					return nil

@@ -176,9 +176,25 @@ func init() {
 // runContainer is `run`: create, start and (unless detached) wait for the
 // container, forwarding signals, then delete it and exit with its status.
 func runContainer(o capsart.CreateOptions, detach, keep bool) error {
+	var tty *ttyProxy
+	if !detach && o.ConsoleSocket == "" {
+		if spec, err := capsart.LoadSpec(o.Bundle); err == nil && spec.Process != nil && spec.Process.Terminal {
+			if tty, err = newTTYProxy(); err != nil {
+				return err
+			}
+			defer tty.close()
+			o.ConsoleSocket = tty.path()
+		}
+	}
 	created, err := capsart.Create(o)
 	if err != nil {
 		return err
+	}
+	if tty != nil {
+		if err := tty.start(); err != nil {
+			_ = created.Container.Delete(true) // already failing
+			return err
+		}
 	}
 	c := created.Container
 	sigs := make(chan os.Signal, 16)
