@@ -68,9 +68,17 @@ func deviceFilterInsns(devs []specs.LinuxDeviceCgroup) (asm.Instructions, error)
 		if r.allow {
 			ret = 1
 		}
+		unconditional := len(block) == 0
 		block = append(block, asm.Mov.Imm(asm.R0, ret), asm.Return())
 		insns = append(insns, block...)
-		// The label marks the first instruction after this rule's block.
+		if unconditional {
+			// Every request matches here: the rules before it in the
+			// spec can never decide, and the verifier refuses code
+			// that cannot be reached.
+			return insns, nil
+		}
+		// The label marks the first instruction after this rule's block,
+		// where its failed conditions jump.
 		insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol(next))
 	}
 	insns = append(insns, asm.Mov.Imm(asm.R0, 0), asm.Return())

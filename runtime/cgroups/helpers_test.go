@@ -177,17 +177,6 @@ func (p *gatedProc) wait(t *testing.T) error {
 	}
 }
 
-// exited reports whether the shell has exited, without waiting.
-func (p *gatedProc) exited() bool {
-	select {
-	case err := <-p.waitCh:
-		p.waitCh <- err
-		return true
-	default:
-		return false
-	}
-}
-
 // newManager creates a manager for an absolute test cgroup and destroys it
 // at cleanup.
 func newManager(t *testing.T, name string, r *specs.LinuxResources) cgroups.Manager {

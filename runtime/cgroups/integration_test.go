@@ -63,6 +63,16 @@ func TestMemoryLimitOOMKill(t *testing.T) {
 	if ev := waitOOM(t, oom); ev != "oom" {
 		t.Fatalf("OOM event %q, want \"oom\"", ev)
 	}
+	// Cancelling the context ends the stream.
+	cancel()
+	testutil.Eventually(t, "the OOM channel to close", func() bool {
+		select {
+		case _, ok := <-oom:
+			return !ok
+		default:
+			return false
+		}
+	})
 	err = p.wait(t)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {

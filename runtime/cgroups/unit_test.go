@@ -131,7 +131,7 @@ func TestPlanV1AllResources(t *testing.T) {
 	r := &specs.LinuxResources{
 		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: p64(1), Minor: p64(3), Access: "rw"}, {Allow: true, Type: "c", Major: p64(136), Access: "rwm"}},
 		Memory: &specs.LinuxMemory{Limit: p64(1 << 20), Reservation: p64(1 << 19), KernelTCP: p64(1 << 18),
-			Swappiness: pu64(10), DisableOOMKiller: pbool(true), Kernel: p64(5)},
+			Swappiness: pu64(10), DisableOOMKiller: pbool(true)},
 		CPU: &specs.LinuxCPU{Shares: pu64(512), Quota: p64(20000), Period: pu64(50000), Burst: pu64(1000),
 			RealtimeRuntime: p64(100), RealtimePeriod: pu64(1000), Idle: p64(1), Cpus: "0", Mems: "0"},
 		Pids: &specs.LinuxPids{Limit: p64(0)},
@@ -143,6 +143,8 @@ func TestPlanV1AllResources(t *testing.T) {
 		Network:        &specs.LinuxNetwork{ClassID: func() *uint32 { v := uint32(0x100001); return &v }(), Priorities: []specs.LinuxInterfacePriority{{Name: "eth0", Priority: 5}}},
 		Rdma:           map[string]specs.LinuxRdma{"mlx5_0": {HcaHandles: func() *uint32 { v := uint32(3); return &v }()}},
 	}
+	//lint:ignore SA1019 the deprecated kernel limit is set to check that it is ignored
+	r.Memory.Kernel = p64(5)
 	ws, err := planV1(r, hostFeatures{swap: true, curMemLimit: ^uint64(0), hugeRsvd: true})
 	if err != nil {
 		t.Fatal(err)

@@ -139,7 +139,8 @@ func (m *v2Manager) Set(r *specs.LinuxResources) error {
 	if err := runPlan(plan, func(string) string { return m.path }); err != nil {
 		return err
 	}
-	if r.Devices != nil {
+	// An empty list changes nothing, as on v1 (where no rule is written).
+	if len(r.Devices) > 0 {
 		if err := setDevicesV2(m.path, r.Devices); err != nil {
 			return err
 		}
