@@ -88,8 +88,13 @@ func (s capSets) apply() error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
+	// The kernel raises an ambient capability only if it is permitted and
+	// inheritable; runc's own default config lists ambient ones without an
+	// inheritable set, and runc (like crun) runs it, so the others are
+	// skipped rather than failing the container.
+	ambient := s.ambient & s.permitted & s.inheritable
 	for c := 0; c <= lastCap(); c++ {
-		if s.ambient&(1<<uint(c)) == 0 {
+		if ambient&(1<<uint(c)) == 0 {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {

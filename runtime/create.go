@@ -196,13 +196,10 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 		return nil, err
 	}
 	pid := cmd.Process.Pid
+	// Apply writes Config.Resources before it moves the init in, so the
+	// init never runs unlimited.
 	if err := cg.Apply(pid); err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
-	}
-	if resources != nil {
-		if err := cg.Set(resources); err != nil {
-			return nil, fmt.Errorf("cgroup: %w", err)
-		}
 	}
 	c.CgroupPaths = cg.Paths()
 	c.InitPid = pid
@@ -322,14 +319,20 @@ func checkLSM(p *specs.Process) error {
 }
 
 // withDeviceRules returns the spec's resources with the device rules the
-// container needs appended: the default /dev nodes and the spec's own
-// devices, which must stay usable whatever deny rules the spec lists.
+// container needs: the default /dev nodes and the spec's own devices, which
+// must stay usable whatever deny rules the spec lists.
 func withDeviceRules(spec *specs.Spec) *specs.LinuxResources {
-	if spec.Linux.Resources == nil {
-		return nil
+	var r specs.LinuxResources
+	if spec.Linux.Resources != nil {
+		r = *spec.Linux.Resources
 	}
-	r := *spec.Linux.Resources
-	r.Devices = append(append([]specs.LinuxDeviceCgroup{}, r.Devices...), cgroups.DefaultAllowedDevices()...)
+	if len(r.Devices) == 0 {
+		// No rules in the spec: deny what is not a default device, rather
+		// than giving the container every device of the host.
+		r.Devices = cgroups.DefaultDeviceRules()
+	} else {
+		r.Devices = append(append([]specs.LinuxDeviceCgroup{}, r.Devices...), cgroups.DefaultAllowedDevices()...)
+	}
 	for _, d := range spec.Linux.Devices {
 		major, minor := d.Major, d.Minor
 		typ := d.Type

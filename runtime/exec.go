@@ -173,5 +173,8 @@ func execInit(pipe *syncPipe, cfg *initConfig) error {
 		return err
 	}
 	plan.hostPid = hostPid
-	return finalizeAndExec(cfg, plan)
+	if err := dropPrivileges(cfg, plan); err != nil {
+		return err
+	}
+	return execProcess(cfg, plan)
 }

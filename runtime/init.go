@@ -191,6 +191,9 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 		if exe.seccomp != nil {
 			ready.Warnings = exe.seccomp.Warnings
 		}
+		if err := dropPrivileges(cfg, exe); err != nil {
+			return err
+		}
 	}
 	if err := pipe.send(ready); err != nil {
 		return err
@@ -219,7 +222,7 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 		}
 	}
 	hostProc.Close()
-	return finalizeAndExec(cfg, exe)
+	return execProcess(cfg, exe)
 }
 
 func openat(dir *os.File, name string, flags int) (int, error) {

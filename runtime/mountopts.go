@@ -15,6 +15,9 @@ type mountOptions struct {
 	data      []string
 	bind      bool
 	recursive bool
+	// copyUp (tmpcopyup) fills a new tmpfs with what the image has at its
+	// mount point.
+	copyUp bool
 }
 
 var flagOptions = map[string]struct {
@@ -64,11 +67,15 @@ func parseMountOptions(opts []string) mountOptions {
 			}
 			continue
 		}
+		if o == "tmpcopyup" {
+			m.copyUp = true
+			continue
+		}
 		if p, ok := propagationOptions[o]; ok {
 			m.propagate = append(m.propagate, p)
 			continue
 		}
-		// Options such as "rro", "idmap" and "tmpcopyup" are extensions this
+		// Options such as "rro" and "idmap" are extensions this
 		// runtime does not implement; passing them to the filesystem would
 		// fail with EINVAL, which is the clear error the user gets.
 		m.data = append(m.data, o)
@@ -94,6 +101,7 @@ func MountOptionNames() []string {
 	for o := range propagationOptions {
 		out = append(out, o)
 	}
+	out = append(out, "tmpcopyup")
 	sort.Strings(out)
 	return out
 }

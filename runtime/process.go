@@ -238,11 +238,14 @@ func homeDir(uid uint32) string {
 	return "/"
 }
 
-// finalizeAndExec turns this thread into the container process: working
-// directory, fds, user and capabilities, no_new_privs, LSM label, seccomp,
-// and execve. Credentials are changed with raw syscalls on this locked
-// thread only; execve takes this thread's credentials.
-func finalizeAndExec(cfg *initConfig, plan *execPlan) error {
+// dropPrivileges turns this thread into the container process but for the
+// exec: working directory, fds, user and capabilities, LSM label (and the
+// seccomp filter when there is no no_new_privs). The init does it before it
+// reports ready, as runc does, so that its errors fail `create`, and it
+// waits for `start` already unprivileged. Credentials are changed with raw
+// syscalls on this locked thread only; execve takes this thread's
+// credentials.
+func dropPrivileges(cfg *initConfig, plan *execPlan) error {
 	p := cfg.Process
 	if err := unix.Chdir(p.Cwd); err != nil {
 		return fmt.Errorf("chdir to cwd (%q) set in config.json: %w", p.Cwd, err)
@@ -294,7 +297,13 @@ func finalizeAndExec(cfg *initConfig, plan *execPlan) error {
 			return fmt.Errorf("process.selinuxLabel: %w", err)
 		}
 	}
-	if p.NoNewPrivileges {
+	return nil
+}
+
+// execProcess sets no_new_privs, loads the seccomp filter as late as
+// possible and execs the container process.
+func execProcess(cfg *initConfig, plan *execPlan) error {
+	if cfg.Process.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("no_new_privs: %w", err)
 		}

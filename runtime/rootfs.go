@@ -213,11 +213,47 @@ func mountOne(root *os.File, cfg *initConfig, m specs.Mount, cgroupPaths map[str
 		return bindMount(root, cfg.Bundle, m, mo)
 	}
 	flags := mo.flags
+	copyUp := mo.copyUp && typ == "tmpfs"
+	if copyUp {
+		flags &^= unix.MS_RDONLY // until the copy is done
+	}
+	var below *os.File
 	err := mountAt(root, m.Destination, false, func(target string) error {
+		if copyUp {
+			// Keep the covered directory open to copy from it.
+			var err error
+			if below, err = os.Open(target); err != nil {
+				return err
+			}
+		}
 		return unix.Mount(m.Source, target, typ, flags, mo.dataString())
 	})
+	if below != nil {
+		defer below.Close()
+	}
 	if err != nil {
 		return err
+	}
+	if copyUp {
+		top, err := reopenTop(root, m.Destination)
+		if err != nil {
+			return err
+		}
+		defer top.Close()
+		dst, err := os.Open(fdPath(top))
+		if err != nil {
+			return err
+		}
+		err = copyTree(below, dst)
+		dst.Close()
+		if err != nil {
+			return fmt.Errorf("tmpcopyup: %w", err)
+		}
+		if mo.flags&unix.MS_RDONLY != 0 {
+			if err := unix.Mount("", fdPath(top), "", mo.flags|unix.MS_REMOUNT, mo.dataString()); err != nil {
+				return fmt.Errorf("remount read-only: %w", err)
+			}
+		}
 	}
 	return applyPropagation(root, m.Destination, mo)
 }

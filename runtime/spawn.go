@@ -1,8 +1,8 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -27,11 +27,28 @@ func sealedSelf() (*os.File, error) {
 		return nil, fmt.Errorf("memfd_create: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "capsa-runtime-memfd")
-	// io.Copy uses sendfile/copy_file_range: the kernel copies page cache
-	// pages, the runtime never reads the binary into its own memory.
-	if _, err := io.Copy(f, src); err != nil {
+	// sendfile copies page cache to page cache inside the kernel. (io.Copy
+	// would try copy_file_range, get EXDEV between filesystems and fall
+	// back to 32 KiB reads and writes through this process.)
+	fi, err := src.Stat()
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("copy own executable: %w", err)
+		return nil, fmt.Errorf("stat own executable: %w", err)
+	}
+	for left := fi.Size(); left > 0; {
+		n, err := unix.Sendfile(fd, int(src.Fd()), nil, int(left))
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			f.Close()
+			return nil, fmt.Errorf("copy own executable: %w", err)
+		}
+		if n == 0 {
+			f.Close()
+			return nil, fmt.Errorf("copy own executable: short copy")
+		}
+		left -= int64(n)
 	}
 	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {

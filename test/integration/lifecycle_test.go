@@ -191,3 +191,22 @@ func TestPauseResumeUpdateEvents(t *testing.T) {
 	}
 	r.ok("delete", "--force", "it-pause")
 }
+
+// podman run --read-only mounts /tmp with tmpcopyup: the image's files
+// there show through in a writable tmpfs.
+func TestTmpcopyup(t *testing.T) {
+	r := newRT(t)
+	b := testutil.NewBundle(t, "sh", "-c", "cat /tmp/keep; touch /tmp/new && echo writable; touch /x 2>/dev/null || echo rofs")
+	if err := os.WriteFile(filepath.Join(b.Rootfs(), "tmp", "keep"), []byte("hello\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.Spec.Mounts = append(b.Spec.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"rw", "nosuid", "nodev", "tmpcopyup"}})
+	b.Write(t)
+	res := r.runBundle(b, "it-copyup")
+	if res.code != 0 || res.stdout != "hello\nwritable\nrofs\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(b.Rootfs(), "tmp", "new")); err == nil {
+		t.Fatalf("the write went to the image, not the tmpfs")
+	}
+}
