@@ -55,25 +55,40 @@ func TestNoRuntimeFdsReachContainer(t *testing.T) {
 	r.ok("delete", "--force", "fds")
 }
 
-// CVE-2019-5736: the init runs from a sealed copy of the runtime, so its
-// /proc/PID/exe cannot be opened for writing.
+// CVE-2019-5736: a process in the container that holds the init's
+// /proc/PID/exe can never write the runtime binary, not even after the init
+// has exec'd or exited (when ETXTBSY no longer protects it): the init runs
+// from a read-only detached mount of the binary or from a sealed copy.
 func TestRuntimeBinaryNotWritableFromContainer(t *testing.T) {
 	r := newRT(t)
 	b := testutil.NewBundle(t, "true")
-	r.ok("create", "--bundle", b.Dir, "exe")
-	exe := "/proc/" + strconv.Itoa(r.state("exe").Pid) + "/exe"
-	target, err := os.Readlink(exe)
+	before, err := os.ReadFile(r.bin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(target, "/memfd:") {
-		t.Errorf("init runs from %q, want a sealed memfd", target)
+	r.ok("create", "--bundle", b.Dir, "exe")
+	exe := "/proc/" + strconv.Itoa(r.state("exe").Pid) + "/exe"
+	if target, _ := os.Readlink(exe); target == r.bin {
+		t.Errorf("init runs from the runtime binary itself (%s)", target)
 	}
-	if f, err := os.OpenFile(exe, os.O_WRONLY, 0); err == nil {
-		f.Close()
-		t.Errorf("opened the init's executable for writing")
+	held, err := os.OpenFile(exe, unix.O_PATH, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer held.Close()
 	r.ok("delete", "--force", "exe")
+	// A read-only mount refuses the open; a sealed memfd the write.
+	if f, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(held.Fd())), os.O_WRONLY, 0); err == nil {
+		_, werr := f.Write([]byte("#!/bin/sh\necho pwned\n"))
+		f.Close()
+		if werr == nil {
+			t.Errorf("wrote to the init's executable through /proc/PID/exe")
+		}
+	}
+	after, err := os.ReadFile(r.bin)
+	if err != nil || string(after) != string(before) {
+		t.Fatalf("the runtime binary changed (err %v)", err)
+	}
 }
 
 // A symlink in the image cannot send a mount outside the root: the
