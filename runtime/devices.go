@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -87,13 +86,7 @@ func setupDev(root *os.File, cfg *initConfig) error {
 // creates a new one with create, working on the parent by fd.
 func replaceInDev(root *os.File, p string, create func(dir *os.File, name string) error) error {
 	clean := path.Clean(p)
-	dir, err := pathrs.MkdirAllHandle(root, path.Dir(clean), 0o755)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	// MkdirAllHandle gives an O_PATH handle; *at calls need a real one.
-	d, err := pathrs.Reopen(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	d, err := mkdirAllInRoot(root, path.Dir(clean))
 	if err != nil {
 		return err
 	}

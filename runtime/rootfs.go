@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -20,12 +19,6 @@ import (
 // points to a moment later (CVE-2021-30465).
 func fdPath(f *os.File) string {
 	return "/proc/thread-self/fd/" + strconv.Itoa(int(f.Fd()))
-}
-
-// openInRoot resolves p inside root (symlinks cannot leave it) and returns
-// an O_PATH handle.
-func openInRoot(root *os.File, p string) (*os.File, error) {
-	return pathrs.OpenatInRoot(root, p)
 }
 
 // ensureInRoot resolves p inside root, creating it (a directory, or an empty
@@ -40,9 +33,9 @@ func ensureInRoot(root *os.File, p string, file bool) (*os.File, error) {
 	}
 	clean := path.Clean("/" + p)
 	if !file {
-		return pathrs.MkdirAllHandle(root, clean, 0o755)
+		return mkdirAllInRoot(root, clean)
 	}
-	parent, err := pathrs.MkdirAllHandle(root, path.Dir(clean), 0o755)
+	parent, err := mkdirAllInRoot(root, path.Dir(clean))
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +455,7 @@ func relCgroup(p, mountRoot string) string {
 // left alone.
 func symlinkInRoot(root *os.File, target, link string) error {
 	clean := path.Clean("/" + link)
-	parent, err := pathrs.MkdirAllHandle(root, path.Dir(clean), 0o755)
+	parent, err := mkdirAllInRoot(root, path.Dir(clean))
 	if err != nil {
 		return fmt.Errorf("symlink %s: %w", link, err)
 	}
