@@ -6,7 +6,7 @@ GO ?= $(CURDIR)/scripts/go.sh
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 BIN := $(CURDIR)/bin
 # Packages the tests need from Debian; fragments append.
-APT_PACKAGES := busybox-static runc crun podman skopeo uidmap iproute2 strace gcc make
+APT_PACKAGES := busybox-static runc crun podman skopeo uidmap iproute2 strace gcc libc6-dev make
 # Test targets run by `make test` after the unit and integration tests; fragments append.
 TEST_TARGETS :=
 RUNTIME_LDFLAGS := -s -w -X main.version=$(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -18,9 +18,14 @@ all: build
 
 build: $(BIN)/capsa-runtime
 
-# capsa-runtime is static and cgo-free: it must run in any rootfs and start fast.
+# capsa-runtime is one static binary: it must run from any rootfs. cgo is
+# there only for runtime/nsenter's constructor (joining user and time
+# namespaces needs a single-threaded process, docs/nsenter.md), linked
+# against glibc's libc.a; netgo/osusergo keep glibc's NSS out of it.
+RUNTIME_BUILD := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo \
+	-ldflags '$(RUNTIME_LDFLAGS) -linkmode external -extldflags "-static"'
 $(BIN)/capsa-runtime: FORCE
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
+	$(RUNTIME_BUILD) -o $@ ./cmd/capsa-runtime
 
 FORCE:
 

@@ -165,12 +165,34 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 		case t == "mount":
 			cfg.MountNS = ns.Path
 		case t == "user":
-			return nil, fmt.Errorf("linux.namespaces: joining an existing user namespace (%s) is not supported by capsa-runtime yet", ns.Path)
+			if err := checkNSPath(ns.Path, t); err != nil {
+				return nil, err
+			}
+			ss.userNS = ns.Path
+		case t == "time":
+			// setns(CLONE_NEWTIME) needs a single-threaded process (EUSERS).
+			if err := checkNSPath(ns.Path, t); err != nil {
+				return nil, err
+			}
+			ss.timeNS = ns.Path
 		default:
 			if err := checkNSPath(ns.Path, t); err != nil {
 				return nil, err
 			}
 			ss.joins = append(ss.joins, nsJoin{path: ns.Path, flag: nsFlag[t]})
+		}
+	}
+	if ss.userNS != "" {
+		// The new namespaces must be made after joining the user namespace,
+		// so that it owns them: the child's constructor does it.
+		ss.unshare, ss.cloneflags = int(ss.cloneflags), 0
+		if cfg.NewTimeNS {
+			ss.unshare |= unix.CLONE_NEWTIME
+			ss.timeOffsets = timeOffsets(spec.Linux.TimeOffsets)
+			cfg.NewTimeNS = false
+		}
+		if spec.Process != nil {
+			ss.oomScoreAdj = spec.Process.OOMScoreAdj
 		}
 	}
 	if ss.cloneflags&unix.CLONE_NEWUSER != 0 {
@@ -181,6 +203,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 			ss.gidMaps = append(ss.gidMaps, syscall.SysProcIDMap{ContainerID: int(m.ContainerID), HostID: int(m.HostID), Size: int(m.Size)})
 		}
 	}
+	//lint:ignore SA1019 prestart is deprecated, but configs still use it and runtimes must run it
 	if spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0) {
 		cfg.Hooks = true
 	}
@@ -216,6 +239,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 			return nil, initError(err)
 		}
 		st := c.ociStateAs(StatusCreating)
+		//lint:ignore SA1019 prestart is deprecated, but configs still use it and runtimes must run it
 		if err := runHooks("prestart", spec.Hooks.Prestart, st); err != nil {
 			return nil, err
 		}

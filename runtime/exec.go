@@ -76,7 +76,13 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		case "mount":
 			cfg.MountNS = nsDir + "mnt"
 		case "user":
-			return nil, fmt.Errorf("exec into a container with a user namespace is not supported by capsa-runtime yet")
+			// Joined by the child's nsenter constructor, after the parent
+			// joined the others.
+			ss.userNS = nsDir + "user"
+			ss.oomScoreAdj = p.OOMScoreAdj
+		case "time":
+			// setns(CLONE_NEWTIME) needs a single-threaded process (EUSERS).
+			ss.timeNS = nsDir + "time"
 		default:
 			ss.joins = append(ss.joins, nsJoin{path: nsDir + nsProcName[t], flag: nsFlag[t]})
 		}

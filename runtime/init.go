@@ -261,21 +261,21 @@ func setupTimeNS(offsets map[string]specs.LinuxTimeOffset) error {
 	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
 		return fmt.Errorf("unshare time namespace: %w", err)
 	}
-	var b strings.Builder
-	for clock, off := range offsets {
-		switch clock {
-		case "monotonic", "boottime":
-		default:
-			return fmt.Errorf("linux.timeOffsets: unknown clock %q", clock)
-		}
-		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
-	}
-	if b.Len() > 0 {
-		if err := os.WriteFile("/proc/self/timens_offsets", []byte(b.String()), 0); err != nil {
+	if b := timeOffsets(offsets); b != "" {
+		if err := os.WriteFile("/proc/self/timens_offsets", []byte(b), 0); err != nil {
 			return fmt.Errorf("write time offsets: %w", err)
 		}
 	}
 	return nil
+}
+
+// timeOffsets formats time offsets as /proc/PID/timens_offsets reads them.
+func timeOffsets(offsets map[string]specs.LinuxTimeOffset) string {
+	var b strings.Builder
+	for clock, off := range offsets {
+		fmt.Fprintf(&b, "%s %d %d\n", clock, off.Secs, off.Nanosecs)
+	}
+	return b.String()
 }
 
 // pivotRoot makes rootfs the root and detaches the old one, without a

@@ -73,6 +73,11 @@ func applyProcessLimits(p *specs.Process, spec *specs.Spec) error {
 // clamped to the current one (as containerd's restrict_oom_score_adj does)
 // rather than failing every container.
 func setOOMScoreAdj(v int) error {
+	// Already set: by the nsenter constructor when joining a user namespace
+	// (after which this process can no longer write its /proc files).
+	if cur, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil && strings.TrimSpace(string(cur)) == strconv.Itoa(v) {
+		return nil
+	}
 	err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(v)), 0)
 	if err == nil || !(errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)) {
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/capsa-project/capsa/runtime/nsenter"
 )
 
 // protectedSelf returns the running binary as a file that cannot be
@@ -90,6 +92,15 @@ type spawnSpec struct {
 	joins      []nsJoin
 	uidMaps    []syscall.SysProcIDMap
 	gidMaps    []syscall.SysProcIDMap
+	// userNS/timeNS are joined by the child's nsenter constructor before
+	// the Go runtime starts (setns needs a single thread); it then
+	// unshares `unshare` (so that userNS owns the new namespaces) and
+	// writes oomScoreAdj/timeOffsets as host root (docs/nsenter.md).
+	userNS      string
+	timeNS      string
+	unshare     int
+	oomScoreAdj *int
+	timeOffsets string
 	// files become the child's fds 3, 4, …; preserved fds come first.
 	files  []*os.File
 	stdin  *os.File
@@ -108,6 +119,30 @@ func spawn(s spawnSpec) (*exec.Cmd, error) {
 		return nil, err
 	}
 	defer self.Close()
+	var status *nsenter.Status
+	if s.userNS != "" || s.timeNS != "" {
+		if status, err = nsenter.NewStatus(); err != nil {
+			return nil, err
+		}
+		defer status.Close()
+		env, err := nsenter.Env(nsenter.Config{
+			UserNS: s.userNS, TimeNS: s.timeNS, Unshare: s.unshare, OOMScoreAdj: s.oomScoreAdj,
+			TimeOffsets: s.timeOffsets, StatusFd: 3 + len(s.files),
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.env = append(append([]string(nil), s.env...), env...)
+		s.files = append(append([]*os.File(nil), s.files...), status.ChildEnd())
+		if s.unshare&unix.CLONE_NEWPID != 0 {
+			// The init will be a grandchild (the constructor forks into the
+			// new pid namespace): be its subreaper so that it is re-parented
+			// here and can be waited for (run) or reaped (failed create).
+			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+				return nil, fmt.Errorf("set child subreaper: %w", err)
+			}
+		}
+	}
 	cmd := &exec.Cmd{
 		Path: "/proc/self/fd/" + strconv.Itoa(int(self.Fd())),
 		Args: []string{"capsa-runtime", "init"},
@@ -163,6 +198,29 @@ func spawn(s spawnSpec) (*exec.Cmd, error) {
 	}()
 	if err := <-errc; err != nil {
 		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	if status != nil {
+		pid, err := status.Wait(cmd.Process.Pid)
+		if err != nil {
+			_ = cmd.Wait() // it exits right after reporting
+			return nil, fmt.Errorf("start container init: %w", err)
+		}
+		if pid != cmd.Process.Pid {
+			// The started process forked the init into the new pid
+			// namespace and exits. From here on cmd.Process is the init, so
+			// callers (pid, cgroup, kill, wait) need no change; cmd.Wait
+			// must not be called again.
+			if err := cmd.Wait(); err != nil {
+				_ = unix.Kill(pid, unix.SIGKILL)
+				return nil, fmt.Errorf("start container init: intermediate process: %w", err)
+			}
+			p, err := os.FindProcess(pid)
+			if err != nil {
+				_ = unix.Kill(pid, unix.SIGKILL)
+				return nil, fmt.Errorf("start container init: %w", err)
+			}
+			cmd.Process = p
+		}
 	}
 	return cmd, nil
 }

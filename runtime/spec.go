@@ -116,6 +116,11 @@ func ValidateSpec(s *specs.Spec, bundle string) error {
 			return fmt.Errorf("linux.sysctl: invalid key %q", k)
 		}
 	}
+	for clock := range s.Linux.TimeOffsets {
+		if clock != "monotonic" && clock != "boottime" {
+			return fmt.Errorf("linux.timeOffsets: unknown clock %q", clock)
+		}
+	}
 	for i, d := range s.Linux.Devices {
 		if !filepath.IsAbs(d.Path) {
 			return fmt.Errorf("linux.devices[%d]: path %q is not absolute", i, d.Path)
@@ -128,6 +133,7 @@ func ValidateSpec(s *specs.Spec, bundle string) error {
 	}
 	if s.Hooks != nil {
 		for kind, hooks := range map[string][]specs.Hook{
+			//lint:ignore SA1019 prestart is deprecated, but configs still use it and runtimes must run it
 			"prestart": s.Hooks.Prestart, "createRuntime": s.Hooks.CreateRuntime,
 			"createContainer": s.Hooks.CreateContainer, "startContainer": s.Hooks.StartContainer,
 			"poststart": s.Hooks.Poststart, "poststop": s.Hooks.Poststop,

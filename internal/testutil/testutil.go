@@ -66,9 +66,17 @@ func Binary(t testing.TB, name string) string {
 			return
 		}
 		r.path = filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", r.path, "./cmd/"+name)
+		// As the Makefile builds them: capsa-runtime static with cgo (for
+		// runtime/nsenter), capsa cgo-free.
+		args := []string{"build", "-o", r.path}
+		env := append(os.Environ(), "CGO_ENABLED=0")
+		if name == "capsa-runtime" {
+			args = append(args, "-tags", "netgo,osusergo", "-ldflags", "-linkmode external -extldflags -static")
+			env = append(os.Environ(), "CGO_ENABLED=1")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/"+name)...)
 		cmd.Dir = RepoRoot()
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			r.err = fmt.Errorf("build %s: %v\n%s", name, err, out)
 		}

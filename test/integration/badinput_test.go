@@ -72,6 +72,7 @@ func TestBadInput(t *testing.T) {
 			b.Write(t)
 		}, "bad-hook", "timed out"},
 		{"a hook that fails", func(t *testing.T, b *testutil.Bundle) {
+			//lint:ignore SA1019 the runtime must still run prestart hooks
 			b.Spec.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo hook says no >&2; exit 3"}}}}
 			b.Write(t)
 		}, "bad-hook2", "hook says no"},
@@ -114,6 +115,7 @@ func TestHooks(t *testing.T) {
 		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "echo " + name + " $(cat) >> " + out + "/log"}}
 	}
 	b.Spec.Hooks = &specs.Hooks{
+		//lint:ignore SA1019 the runtime must still run prestart hooks
 		Prestart: []specs.Hook{hook("prestart")}, CreateRuntime: []specs.Hook{hook("createRuntime")},
 		Poststart: []specs.Hook{hook("poststart")}, Poststop: []specs.Hook{hook("poststop")},
 	}
