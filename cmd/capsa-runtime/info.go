@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go/features"
 
 	capsart "github.com/capsa-project/capsa/runtime"
+	"github.com/capsa-project/capsa/runtime/seccomp"
 	"github.com/capsa-project/capsa/runtime/specgen"
 )
 
@@ -149,6 +150,7 @@ func featureSet() *features.Features {
 			Namespaces:   nsList,
 			Capabilities: capsart.CapabilityNames(),
 			Cgroup:       &features.Cgroup{V1: &t, V2: &t, Systemd: &t, SystemdUser: &t},
+			Seccomp:      seccomp.Features(),
 			Apparmor:     &features.Apparmor{Enabled: &t},
 			Selinux:      &features.Selinux{Enabled: &t},
 		},
