@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -124,7 +122,10 @@ func init() {
 				if detach {
 					return nil
 				}
-				return waitForeground(cmd)
+				if code := waitForwarding(cmd.Process, func(s syscall.Signal) { _ = cmd.Process.Signal(s) }); code != 0 {
+					return exitError{code}
+				}
+				return nil
 			}
 		},
 	}
@@ -172,37 +173,4 @@ func parseUser(s string) (uid, gid uint32, err error) {
 		gid = uint32(m)
 	}
 	return uid, gid, nil
-}
-
-// waitForeground waits for an exec'd process, forwarding signals, and
-// returns its exit status.
-func waitForeground(cmd *exec.Cmd) error {
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs)
-	defer signal.Stop(sigs)
-	done := make(chan *os.ProcessState, 1)
-	go func() {
-		st, _ := cmd.Process.Wait()
-		done <- st
-	}()
-	for {
-		select {
-		case s := <-sigs:
-			if s == syscall.SIGCHLD || s == syscall.SIGURG || s == syscall.SIGPIPE {
-				continue
-			}
-			_ = cmd.Process.Signal(s) // it may be exiting
-		case st := <-done:
-			if st == nil {
-				return exitError{255}
-			}
-			if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return exitError{128 + int(ws.Signal())}
-			}
-			if st.ExitCode() != 0 {
-				return exitError{st.ExitCode()}
-			}
-			return nil
-		}
-	}
 }

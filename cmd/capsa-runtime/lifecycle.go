@@ -197,11 +197,6 @@ func runContainer(o capsart.CreateOptions, detach, keep bool) error {
 		}
 	}
 	c := created.Container
-	sigs := make(chan os.Signal, 16)
-	if !detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
-	}
 	if err := c.Start(); err != nil {
 		if derr := c.Delete(true); derr != nil {
 			return fmt.Errorf("%w (and deleting the container: %v)", err, derr)
@@ -211,9 +206,28 @@ func runContainer(o capsart.CreateOptions, detach, keep bool) error {
 	if detach {
 		return nil
 	}
+	code := waitForwarding(created.Cmd.Process, func(s syscall.Signal) { _ = c.Kill(s, false) })
+	if !keep {
+		if err := c.Delete(true); err != nil {
+			return err
+		}
+	}
+	if code != 0 {
+		return exitError{code}
+	}
+	return nil
+}
+
+// waitForwarding waits for p, passing on every signal this process gets
+// through forward, and returns p's exit status the way a shell reports it
+// (128+N for a signal).
+func waitForwarding(p *os.Process, forward func(syscall.Signal)) int {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
 	done := make(chan *os.ProcessState, 1)
 	go func() {
-		st, _ := created.Cmd.Process.Wait()
+		st, _ := p.Wait()
 		done <- st
 	}()
 	for {
@@ -222,22 +236,15 @@ func runContainer(o capsart.CreateOptions, detach, keep bool) error {
 			if s == syscall.SIGCHLD || s == syscall.SIGURG || s == syscall.SIGPIPE {
 				continue
 			}
-			_ = c.Kill(s.(syscall.Signal), false) // the container may be exiting
+			forward(s.(syscall.Signal)) // the process may be exiting
 		case st := <-done:
-			code := 255
-			if st != nil {
-				if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-					code = 128 + int(ws.Signal())
-				} else {
-					code = st.ExitCode()
-				}
+			if st == nil {
+				return 255
 			}
-			if !keep {
-				if err := c.Delete(true); err != nil {
-					return err
-				}
+			if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return 128 + int(ws.Signal())
 			}
-			return exitError{code}
+			return st.ExitCode()
 		}
 	}
 }
