@@ -9,6 +9,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 suite=${OCI_VALIDATION:-$here/../shared/conformance/oci-validation.sh}
 baseline=${OCI_BASELINE:-$here/../shared/conformance/baseline-oci-runc.txt}
 out=$(mktemp -d /tmp/capsa-conformance.XXXXXX)
+# The suite's bundles live below it, and the user-namespace programs run
+# their containers as a mapped host uid that must be able to reach them.
+chmod 755 "$out"
 trap 'rm -rf "$out"' EXIT
 # The suite's own closing line counts test points of every program; it is
 # reworded so that it is not mistaken for this gate's verdict.
