@@ -18,14 +18,16 @@ all: build
 
 build: $(BIN)/capsa-runtime
 
-# capsa-runtime is one static binary: it must run from any rootfs. cgo is
-# there only for runtime/nsenter's constructor (joining user and time
-# namespaces needs a single-threaded process, docs/nsenter.md), linked
-# against glibc's libc.a; netgo/osusergo keep glibc's NSS out of it.
-RUNTIME_BUILD := CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo \
-	-ldflags '$(RUNTIME_LDFLAGS) -linkmode external -extldflags "-static"'
+# capsa-runtime is static and cgo-free: it must run from any rootfs and
+# start fast. Its twin capsa-runtime-nsenter is the same program built with
+# cgo (statically, against glibc's libc.a; netgo/osusergo keep glibc's NSS
+# out) for runtime/nsenter's constructor: capsa-runtime runs it as the child
+# only when a user or time namespace must be joined (docs/nsenter.md).
 $(BIN)/capsa-runtime: FORCE
-	$(RUNTIME_BUILD) -o $@ ./cmd/capsa-runtime
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
+	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo \
+		-ldflags '$(RUNTIME_LDFLAGS) -linkmode external -extldflags "-static"' \
+		-o $(BIN)/capsa-runtime-nsenter ./cmd/capsa-runtime
 
 FORCE:
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"syscall"
@@ -25,7 +26,37 @@ import (
 // caller's privileges do not allow it, a sealed memfd copy is made instead
 // (runc's way; it costs a copy of the binary per container start).
 func protectedSelf() (*os.File, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	return protectedBinary("/proc/self/exe")
+}
+
+// nsenterBinary is the cgo twin of capsa-runtime that carries the nsenter
+// constructor; capsa-runtime runs it as the child when a user or time
+// namespace must be joined (docs/nsenter.md). capsa-runtime itself is built
+// without cgo: cgo would make every start slower.
+const nsenterBinary = "capsa-runtime-nsenter"
+
+// protectedNsenter returns the binary to run when the child must join a
+// user or time namespace: this one if it has the constructor, else its
+// twin installed next to it.
+func protectedNsenter() (*os.File, error) {
+	if nsenter.Available() {
+		return protectedSelf()
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	twin := filepath.Join(filepath.Dir(self), nsenterBinary)
+	if _, err := os.Stat(twin); err != nil {
+		return nil, nsenter.ErrNotAvailable
+	}
+	return protectedBinary(twin)
+}
+
+// protectedBinary opens the executable at path the way protectedSelf
+// describes.
+func protectedBinary(path string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err == nil {
 		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
 		if err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err == nil {
@@ -33,12 +64,12 @@ func protectedSelf() (*os.File, error) {
 		}
 		unix.Close(fd)
 	}
-	return sealedSelf()
+	return sealedCopy(path)
 }
 
-// sealedSelf returns a sealed in-memory copy of the running binary.
-func sealedSelf() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
+// sealedCopy returns a sealed in-memory copy of the executable at path.
+func sealedCopy(path string) (*os.File, error) {
+	src, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open own executable: %w", err)
 	}
@@ -114,7 +145,11 @@ type spawnSpec struct {
 // that called setns is never handed back to the Go scheduler, it exits
 // with its goroutine.
 func spawn(s spawnSpec) (*exec.Cmd, error) {
-	self, err := protectedSelf()
+	binary := protectedSelf
+	if s.userNS != "" || s.timeNS != "" {
+		binary = protectedNsenter
+	}
+	self, err := binary()
 	if err != nil {
 		return nil, err
 	}

@@ -66,19 +66,21 @@ func Binary(t testing.TB, name string) string {
 			return
 		}
 		r.path = filepath.Join(dir, name)
-		// As the Makefile builds them: capsa-runtime static with cgo (for
-		// runtime/nsenter), capsa cgo-free.
-		args := []string{"build", "-o", r.path}
-		env := append(os.Environ(), "CGO_ENABLED=0")
+		// As the Makefile builds them: cgo-free, and for capsa-runtime also
+		// its static cgo twin capsa-runtime-nsenter (runtime/nsenter).
+		builds := [][]string{{"CGO_ENABLED=0", "build", "-o", r.path, "./cmd/" + name}}
 		if name == "capsa-runtime" {
-			args = append(args, "-tags", "netgo,osusergo", "-ldflags", "-linkmode external -extldflags -static")
-			env = append(os.Environ(), "CGO_ENABLED=1")
+			builds = append(builds, []string{"CGO_ENABLED=1", "build", "-tags", "netgo,osusergo",
+				"-ldflags", "-linkmode external -extldflags -static", "-o", r.path + "-nsenter", "./cmd/" + name})
 		}
-		cmd := exec.Command("go", append(args, "./cmd/"+name)...)
-		cmd.Dir = RepoRoot()
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			r.err = fmt.Errorf("build %s: %v\n%s", name, err, out)
+		for _, b := range builds {
+			cmd := exec.Command("go", b[1:]...)
+			cmd.Dir = RepoRoot()
+			cmd.Env = append(os.Environ(), b[0])
+			if out, err := cmd.CombinedOutput(); err != nil {
+				r.err = fmt.Errorf("build %s: %v\n%s", name, err, out)
+				return
+			}
 		}
 	})
 	if r.err != nil {

@@ -24,8 +24,11 @@
 //	err = cmd.Start()
 //	pid, err := st.Wait(cmd.Process.Pid) // closes the parent's copy of the child end
 //
-// The constructor is only in binaries built with cgo; without cgo, Env
-// returns ErrNotAvailable. See docs/nsenter.md.
+// The constructor is only in binaries built with cgo. Env works in any
+// build, because the child may be another binary than the parent:
+// capsa-runtime itself is built without cgo (cgo costs every start), and
+// runs its cgo twin, capsa-runtime-nsenter, as the child when a namespace
+// must be joined this way. See docs/nsenter.md.
 package nsenter
 
 import (
@@ -61,8 +64,8 @@ const AllowedUnshare = unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC 
 // whether it was built with cgo.
 func Available() bool { return available }
 
-// ErrNotAvailable is returned by Env in a binary built without cgo.
-var ErrNotAvailable = errors.New("joining an existing user or time namespace needs capsa-runtime built with cgo (CGO_ENABLED=1; see docs/nsenter.md)")
+// ErrNotAvailable says that no binary with the constructor was found.
+var ErrNotAvailable = errors.New("joining an existing user or time namespace needs capsa-runtime-nsenter (the cgo build of capsa-runtime, made by `make build`) installed next to capsa-runtime; see docs/nsenter.md")
 
 // Config is what the constructor does in the child.
 type Config struct {
@@ -91,12 +94,9 @@ type Config struct {
 }
 
 // Env returns the environment entries that make the constructor act in a
-// child started with them. It fails in a binary built without cgo and on a
-// Config the constructor would refuse, so a mistake shows in the parent.
+// child started with them. It fails on a Config the constructor would
+// refuse, so a mistake shows in the parent.
 func Env(c Config) ([]string, error) {
-	if !available {
-		return nil, ErrNotAvailable
-	}
 	if c.UserNS == "" && c.TimeNS == "" {
 		return nil, fmt.Errorf("nsenter: no user or time namespace to join")
 	}
