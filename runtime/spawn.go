@@ -181,7 +181,11 @@ func spawn(s spawnSpec) (*exec.Cmd, error) {
 	cmd := &exec.Cmd{
 		Path: "/proc/self/fd/" + strconv.Itoa(int(self.Fd())),
 		Args: []string{"capsa-runtime", "init"},
-		Env:  s.env,
+		// The init is short-lived and single-threaded in what it does: one
+		// P and no garbage collector spare it the work of starting them
+		// (and the read of its cgroup's CPU limit). The container's own
+		// environment is set at execve.
+		Env: append([]string{"GOMAXPROCS=1", "GOGC=off"}, s.env...),
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags:                 s.cloneflags,
 			UidMappings:                s.uidMaps,
