@@ -34,6 +34,9 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("cannot exec in a stopped container")
 	}
 	p := o.Process
+	if err := c.loadSeccompProfile(); err != nil {
+		return nil, err
+	}
 	if err := ValidateProcess(p); err != nil {
 		return nil, err
 	}
@@ -145,6 +148,10 @@ func execInit(pipe *syncPipe, cfg *initConfig) error {
 			hostPid = p
 		}
 	}
+	listener, err := dialListener(cfg.Spec)
+	if err != nil {
+		return err
+	}
 	rootDir := "/proc/" + strconv.Itoa(cfg.InitPid) + "/root"
 	root, err := unix.Open(rootDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -178,7 +185,7 @@ func execInit(pipe *syncPipe, cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
-	plan.hostPid = hostPid
+	plan.hostPid, plan.listener = hostPid, listener
 	if err := dropPrivileges(cfg, plan); err != nil {
 		return err
 	}

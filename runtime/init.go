@@ -76,6 +76,10 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 	}
 	defer hostProc.Close()
 
+	listener, err := dialListener(spec)
+	if err != nil {
+		return err
+	}
 	hasMountNS := hasNS(spec, specs.MountNamespace)
 	if hasMountNS {
 		if err := setupRootfs(cfg); err != nil {
@@ -188,6 +192,7 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 			return err
 		}
 		exe.hostPid = hostPidFromProc(hostProc)
+		exe.listener = listener
 		if exe.seccomp != nil {
 			ready.Warnings = exe.seccomp.Warnings
 		}

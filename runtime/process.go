@@ -144,6 +144,9 @@ type execPlan struct {
 	// hostPid is this process's pid as the host sees it, for a seccomp
 	// agent.
 	hostPid int
+	// listener is the connection to the seccomp agent, dialled on the host
+	// side, or -1.
+	listener int
 }
 
 // prepareExec resolves args[0] in the container's PATH and completes the
@@ -184,7 +187,7 @@ func prepareExec(p *specs.Process, spec *specs.Spec) (*execPlan, error) {
 	if missing := caps.missing(); missing != "" {
 		return nil, fmt.Errorf("process.capabilities: the runtime itself does not hold %s on this host, so the container cannot be given them", missing)
 	}
-	return &execPlan{path: exe, argv: argv, env: env, seccomp: filter, caps: caps}, nil
+	return &execPlan{path: exe, argv: argv, env: env, seccomp: filter, caps: caps, listener: -1}, nil
 }
 
 func lookPath(name, pathEnv, cwd string) (string, error) {

@@ -57,10 +57,43 @@ func loadSeccomp(cfg *initConfig, plan *execPlan) error {
 			Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations,
 		},
 	}
-	if err := seccomp.SendListenerFd(sc.ListenerPath, fd, st); err != nil {
-		return err
+	if plan.listener < 0 {
+		return fmt.Errorf("linux.seccomp: no connection to listenerPath %s", sc.ListenerPath)
 	}
-	return nil
+	defer unix.Close(plan.listener)
+	return seccomp.SendListenerFdOn(plan.listener, fd, st)
+}
+
+// usesNotify reports whether the spec's filter hands a listener fd to an
+// agent, which the init must dial while the host's filesystem is still
+// its own.
+func usesNotify(spec *specs.Spec) bool {
+	if spec == nil || spec.Linux == nil || spec.Linux.Seccomp == nil {
+		return false
+	}
+	for _, sc := range spec.Linux.Seccomp.Syscalls {
+		if sc.Action == specs.ActNotify {
+			return true
+		}
+	}
+	return false
+}
+
+// dialListener connects to the seccomp agent of the spec, or returns -1
+// when there is none. listenerPath is a host path: this must run before
+// pivot_root (or, for exec, before entering the container's mounts).
+func dialListener(spec *specs.Spec) (int, error) {
+	if !usesNotify(spec) {
+		return -1, nil
+	}
+	if spec.Linux.Seccomp.ListenerPath == "" {
+		return -1, fmt.Errorf("linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath")
+	}
+	fd, err := seccomp.DialListener(spec.Linux.Seccomp.ListenerPath)
+	if err != nil {
+		return -1, fmt.Errorf("linux.seccomp: %w", err)
+	}
+	return fd, nil
 }
 
 // hostPidFromProc reads this process's pid in the host's pid namespace

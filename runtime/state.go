@@ -26,8 +26,9 @@ const (
 )
 
 const (
-	stateFile = "state.json"
-	fifoName  = "exec.fifo"
+	stateFile   = "state.json"
+	seccompFile = "seccomp.json"
+	fifoName    = "exec.fifo"
 )
 
 // Container is what the runtime remembers of one container between
@@ -99,12 +100,53 @@ func List(root string) ([]*Container, error) {
 }
 
 // save writes state.json atomically so that a crash never leaves a torn file.
+// The seccomp profile, often the largest part of a config, goes to a file
+// of its own, written once at create: only exec needs it, and every other
+// command would otherwise decode it.
 func (c *Container) save() error {
-	data, err := json.Marshal(c)
+	saved := *c
+	if c.Spec != nil && c.Spec.Linux != nil && c.Spec.Linux.Seccomp != nil {
+		spec, linux := *c.Spec, *c.Spec.Linux
+		linux.Seccomp = nil
+		spec.Linux = &linux
+		saved.Spec = &spec
+		path := filepath.Join(c.dir, seccompFile)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			data, err := json.Marshal(c.Spec.Linux.Seccomp)
+			if err != nil {
+				return err
+			}
+			if err := writeFileAtomic(path, data, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	data, err := json.Marshal(&saved)
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(filepath.Join(c.dir, stateFile), data, 0o600)
+}
+
+// loadSeccompProfile puts the container's seccomp profile back into its
+// spec (see save).
+func (c *Container) loadSeccompProfile() error {
+	data, err := os.ReadFile(filepath.Join(c.dir, seccompFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read seccomp profile of %s: %w", c.ID, err)
+	}
+	sc := new(specs.LinuxSeccomp)
+	if err := json.Unmarshal(data, sc); err != nil {
+		return fmt.Errorf("seccomp profile of %s is corrupt: %w", c.ID, err)
+	}
+	if c.Spec.Linux == nil {
+		c.Spec.Linux = &specs.Linux{}
+	}
+	c.Spec.Linux.Seccomp = sc
+	return nil
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/capsa-project/capsa/runtime/seccomp"
 )
 
 // busyboxPath is the static busybox from Debian's busybox-static package.
@@ -126,4 +128,15 @@ func writeJSON(path string, v any) error {
 // execProcess is the process that the exec benchmark runs in a container.
 func execProcess(args ...string) *specs.Process {
 	return runcDefaultSpec(args...).Process
+}
+
+// dockerProfile is Docker's default seccomp profile (moby/profiles, through
+// capsa's converter, as the engine will use it) for the benchmark bundle's
+// bounding set: the linux.seccomp section that runc and crun take as well.
+func dockerProfile() (*specs.LinuxSeccomp, error) {
+	s, err := seccomp.DockerDefault(runcDefaultSpec().Process.Capabilities.Bounding)
+	if err != nil {
+		return nil, fmt.Errorf("docker's default seccomp profile: %w", err)
+	}
+	return s, nil
 }

@@ -16,9 +16,14 @@
 // wrapping every call in unshare(1) would add milliseconds to each of them.
 // The namespace is made once, by re-executing this binary into it.
 //
+// With -seccomp every bundle has Docker's default seccomp profile; the
+// lifecycle-seccomp benchmark always has it, and runs in the same rounds as
+// lifecycle, so that `-bench lifecycle,lifecycle-seccomp` shows what the
+// profile adds to a start for each runtime.
+//
 // Usage (as root):
 //
-//	runtime [-n 30] [-quick] [-runtime name=path ...] [-bench lifecycle,exec,kill] [-full-spec]
+//	runtime [-n 30] [-quick] [-runtime name=path ...] [-bench lifecycle,lifecycle-seccomp,exec,kill] [-full-spec] [-seccomp]
 package main
 
 import (
@@ -73,6 +78,7 @@ type options struct {
 	runtimes   runtimeFlag
 	benches    map[string]bool
 	fullSpec   bool
+	seccomp    bool
 	verbose    bool
 }
 
@@ -84,8 +90,9 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 2, "unmeasured iterations of each benchmark per runtime before measuring")
 	flag.BoolVar(&quick, "quick", false, "quick mode: 5 iterations, no warm-up beyond the preflight run")
 	flag.Var(&o.runtimes, "runtime", "runtime under test as name=path (repeatable; default: capsa=bin/capsa-runtime if built, runc, crun)")
-	flag.StringVar(&benches, "bench", "lifecycle,exec,kill", "comma-separated benchmarks to run: lifecycle, exec, kill")
+	flag.StringVar(&benches, "bench", "lifecycle,exec,kill", "comma-separated benchmarks to run: lifecycle, lifecycle-seccomp, exec, kill")
 	flag.BoolVar(&o.fullSpec, "full-spec", false, "use runc's full default spec (all of its mounts, masked and read-only paths) instead of the minimal one")
+	flag.BoolVar(&o.seccomp, "seccomp", false, "put Docker's default seccomp profile in every bundle (lifecycle-seccomp always has it)")
 	flag.BoolVar(&o.verbose, "v", false, "log every operation")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -102,11 +109,11 @@ func main() {
 	o.benches = map[string]bool{}
 	for _, b := range strings.Split(benches, ",") {
 		switch b = strings.TrimSpace(b); b {
-		case benchLifecycle, benchExec, benchKill:
+		case benchLifecycle, benchLifecycleSeccomp, benchExec, benchKill:
 			o.benches[b] = true
 		case "":
 		default:
-			fmt.Fprintf(os.Stderr, "unknown benchmark %q (want lifecycle, exec, kill)\n", b)
+			fmt.Fprintf(os.Stderr, "unknown benchmark %q (want lifecycle, lifecycle-seccomp, exec, kill)\n", b)
 			os.Exit(2)
 		}
 	}

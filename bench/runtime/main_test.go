@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/capsa-project/capsa/internal/testutil"
 )
@@ -43,7 +47,8 @@ func TestBenchmarkRuns(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-n", "2", "-warmup", "0", "-runtime", "runc=/usr/sbin/runc", "-runtime", "crun=/usr/bin/crun")
+	cmd := exec.Command(bin, "-n", "2", "-warmup", "0", "-runtime", "runc=/usr/sbin/runc", "-runtime", "crun=/usr/bin/crun",
+		"-bench", strings.Join(benchOrder, ","))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("benchmark failed: %v\n%s", err, out)
@@ -64,11 +69,58 @@ func TestBenchmarkRuns(t *testing.T) {
 			}
 		}
 	}
+	// lifecycle-seccomp ran with the profile, and its cost is reported.
+	for _, rt := range []string{"runc", "crun"} {
+		row := regexp.MustCompile(`(?m)^\s+` + rt + `\s+[-+][0-9.]+ ms\s+[-+][0-9.]+ ms\s+[-+][0-9.]+ ms\s+create `)
+		if !row.MatchString(text) {
+			t.Errorf("no seccomp cost row for %s in:\n%s", rt, text)
+		}
+	}
 	m := regexp.MustCompile(`benchmarking .* in (\S+)`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("output does not name the temp dir:\n%s", text)
 	}
 	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
 		t.Errorf("temp dir %s is still there (%v)", m[1], err)
+	}
+}
+
+// TestSeccompBundles checks which bundles get Docker's profile:
+// lifecycle-seccomp's always, the others only with -seccomp.
+func TestSeccompBundles(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		o := options{seccomp: all, benches: map[string]bool{benchLifecycle: true, benchLifecycleSeccomp: true}}
+		b, err := newBench(context.Background(), o)
+		if b != nil {
+			t.Cleanup(func() { os.RemoveAll(b.dir) })
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &rt{name: "test", live: map[string]*container{}}
+		for _, name := range benchOrder {
+			c, err := b.newContainer(r, name, "/bin/true")
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(filepath.Join(c.bundle, "config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s specs.Spec
+			if err := json.Unmarshal(data, &s); err != nil {
+				t.Fatal(err)
+			}
+			want := all || name == benchLifecycleSeccomp
+			sc := s.Linux.Seccomp
+			if got := sc != nil; got != want {
+				t.Errorf("-seccomp=%v, %s: profile in config.json %v, want %v", all, name, got, want)
+				continue
+			}
+			if want && (sc.DefaultAction != specs.ActErrno || len(sc.Syscalls) < 10) {
+				t.Errorf("-seccomp=%v, %s: not Docker's default profile: default %s, %d rules", all, name, sc.DefaultAction, len(sc.Syscalls))
+			}
+		}
+		b.devnull.Close()
 	}
 }

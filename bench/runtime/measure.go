@@ -12,22 +12,25 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
 // The benchmarks.
 const (
-	benchLifecycle = "lifecycle" // create, start, wait for exit, delete of /bin/true
-	benchExec      = "exec"      // exec /bin/true into a running container
-	benchKill      = "kill"      // delete --force of a running container
+	benchLifecycle        = "lifecycle"         // create, start, wait for exit, delete of /bin/true
+	benchLifecycleSeccomp = "lifecycle-seccomp" // the same with Docker's default seccomp profile
+	benchExec             = "exec"              // exec /bin/true into a running container
+	benchKill             = "kill"              // delete --force of a running container
 )
 
-var benchOrder = []string{benchLifecycle, benchExec, benchKill}
+var benchOrder = []string{benchLifecycle, benchLifecycleSeccomp, benchExec, benchKill}
 
 var benchTitle = map[string]string{
-	benchLifecycle: "lifecycle: create + start + wait for exit + delete of /bin/true",
-	benchExec:      "exec: `exec --process` of /bin/true into a running container",
-	benchKill:      "kill: `delete --force` of a running container, until its init is reaped",
+	benchLifecycle:        "lifecycle: create + start + wait for exit + delete of /bin/true",
+	benchLifecycleSeccomp: "lifecycle-seccomp: the same with Docker's default seccomp profile in config.json",
+	benchExec:             "exec: `exec --process` of /bin/true into a running container",
+	benchKill:             "kill: `delete --force` of a running container, until its init is reaped",
 }
 
 // opTimeout bounds every runtime command and every wait, so that a hung
@@ -61,11 +64,14 @@ type container struct {
 }
 
 type bench struct {
-	ctx          context.Context
-	o            options
-	dir          string // everything the run writes, removed at the end
-	rootfs       string
-	execJSON     string
+	ctx      context.Context
+	o        options
+	dir      string // everything the run writes, removed at the end
+	rootfs   string
+	execJSON string
+	// seccomp is Docker's default profile for the bundle's capabilities:
+	// in every bundle with -seccomp, else in lifecycle-seccomp's only.
+	seccomp      *specs.LinuxSeccomp
 	devnull      *os.File
 	cgroupParent string
 	rts          []*rt
@@ -98,6 +104,11 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 	}
 	if err := makeRootfs(b.rootfs); err != nil {
 		return b, fmt.Errorf("rootfs: %w", err)
+	}
+	if o.seccomp || o.benches[benchLifecycleSeccomp] {
+		if b.seccomp, err = dockerProfile(); err != nil {
+			return b, err
+		}
 	}
 	b.execJSON = filepath.Join(dir, "exec-true.json")
 	if err := writeJSON(b.execJSON, execProcess("/bin/true")); err != nil {
@@ -136,18 +147,30 @@ func newBench(ctx context.Context, o options) (*bench, error) {
 // own failures (and cancellation).
 func (b *bench) run() error {
 	fmt.Fprintf(os.Stderr, "benchmarking %d iterations (+%d warm-up) in %s\n", b.o.iterations, b.o.warmup, b.dir)
+	lifecycles := 0
 	for _, name := range benchOrder {
 		if !b.o.benches[name] {
 			continue
 		}
 		var err error
 		switch name {
-		case benchLifecycle:
-			err = b.rounds(name, b.lifecycle)
+		case benchLifecycle, benchLifecycleSeccomp:
+			// With and without the profile in the same rounds,
+			// alternating, so that the difference is the profile's and
+			// not the machine's drift between two runs.
+			if lifecycles++; lifecycles == 1 {
+				var names []string
+				for _, n := range []string{benchLifecycle, benchLifecycleSeccomp} {
+					if b.o.benches[n] {
+						names = append(names, n)
+					}
+				}
+				err = b.rounds(names, b.lifecycle)
+			}
 		case benchExec:
 			err = b.execBench()
 		case benchKill:
-			err = b.rounds(name, b.kill)
+			err = b.rounds([]string{name}, b.kill)
 		}
 		if err != nil {
 			return err
@@ -156,14 +179,17 @@ func (b *bench) run() error {
 	return b.measureRSS()
 }
 
-// rounds runs op for every runtime, round after round: first one preflight
-// round and the warm-up rounds, unmeasured, then the measured ones. Each
-// round starts with the next runtime, so none is always first.
-func (b *bench) rounds(name string, op func(r *rt, name string) (sample, error)) error {
+// rounds runs op for every runtime and benchmark in names, round after
+// round: first one preflight round and the warm-up rounds, unmeasured, then
+// the measured ones. Each round starts with the next runtime, so none is
+// always first; a runtime runs the benchmarks of names in turn, each round
+// starting with the next one.
+func (b *bench) rounds(names []string, op func(r *rt, name string) (sample, error)) error {
 	pre := 1 + b.o.warmup
 	for i := 0; i < pre+b.o.iterations; i++ {
-		for j := range b.rts {
-			r := b.rts[(i+j)%len(b.rts)]
+		for j := range len(b.rts) * len(names) {
+			r := b.rts[(i+j/len(names))%len(b.rts)]
+			name := names[(i+j)%len(names)]
 			if r.err != nil {
 				continue
 			}
@@ -210,11 +236,14 @@ func (b *bench) fail(r *rt, err error) {
 
 // newContainer writes the bundle of a new container (outside any measured
 // window: real engines write config.json before they call the runtime).
-func (b *bench) newContainer(r *rt, args ...string) (*container, error) {
+func (b *bench) newContainer(r *rt, name string, args ...string) (*container, error) {
 	b.seq++
 	id := fmt.Sprintf("bench-%s-%d-%d", r.name, os.Getpid(), b.seq)
 	c := &container{id: id, bundle: filepath.Join(b.dir, "bundles", id), pidfd: -1}
 	s := containerSpec(b.rootfs, "/"+b.cgroupParent+"/"+id, b.o.fullSpec, args...)
+	if b.o.seccomp || name == benchLifecycleSeccomp {
+		s.Linux.Seccomp = b.seccomp
+	}
 	if err := writeBundle(c.bundle, s); err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
@@ -223,7 +252,7 @@ func (b *bench) newContainer(r *rt, args ...string) (*container, error) {
 
 // lifecycle measures create, start, wait for exit and delete of /bin/true.
 func (b *bench) lifecycle(r *rt, name string) (sample, error) {
-	c, err := b.newContainer(r, "/bin/true")
+	c, err := b.newContainer(r, name, "/bin/true")
 	if err != nil {
 		return sample{}, err
 	}
@@ -264,7 +293,7 @@ func (b *bench) execBench() error {
 		}
 		target[r] = c
 	}
-	err := b.rounds(benchExec, func(r *rt, name string) (sample, error) {
+	err := b.rounds([]string{benchExec}, func(r *rt, name string) (sample, error) {
 		c := target[r]
 		t0, cpu0 := time.Now(), childrenCPU()
 		if err := b.runtime(r, name, "exec", "--process", b.execJSON, c.id); err != nil {
@@ -318,7 +347,7 @@ func (b *bench) kill(r *rt, name string) (sample, error) {
 
 // startSleeper creates and starts a container that runs until killed.
 func (b *bench) startSleeper(r *rt, name string) (*container, error) {
-	c, err := b.newContainer(r, "/bin/sleep", "1000000")
+	c, err := b.newContainer(r, name, "/bin/sleep", "1000000")
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +507,7 @@ func (b *bench) measureRSS() error {
 			}
 			var err error
 			switch name {
-			case benchLifecycle:
+			case benchLifecycle, benchLifecycleSeccomp:
 				_, err = b.lifecycle(r, name)
 			case benchExec:
 				var c *container

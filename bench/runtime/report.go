@@ -64,6 +64,9 @@ func (b *bench) report(w io.Writer) {
 	if b.o.fullSpec {
 		spec = "runc's full default spec (without cgroup namespace)"
 	}
+	if b.o.seccomp {
+		spec += ", Docker's default seccomp profile in every bundle"
+	}
 	fmt.Fprintf(w, "\nOCI runtime benchmark: %d iterations per runtime, round-robin, medians; %s\n", b.o.iterations, spec)
 	fmt.Fprintln(w, "cpu = user+sys of every process involved (runtime, its helpers, the container init)")
 	fmt.Fprintln(w, "peak RSS = largest ru_maxrss of those processes, from one more run of each benchmark under GNU time")
@@ -116,6 +119,7 @@ func (b *bench) report(w io.Writer) {
 			tw.Flush()
 		}
 	}
+	b.reportSeccomp(w)
 	b.reportGoal(w)
 	for _, r := range b.rts {
 		if r.err != nil {
@@ -166,12 +170,6 @@ func (b *bench) reportGoal(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w, "\ngoal: capsa ≤ 0.5 × crun in wall and cpu time, peak RSS < crun")
-	verdict := func(ok bool) string {
-		if ok {
-			return "ok"
-		}
-		return "MISSED"
-	}
 	for _, name := range benchOrder {
 		a, okA := summarize(capsa, name)
 		c, okC := summarize(crun, name)
@@ -183,7 +181,7 @@ func (b *bench) reportGoal(w io.Writer) {
 		if a.peakKiB > 0 && c.peakKiB > 0 {
 			rss = verdict(a.peakKiB < c.peakKiB)
 		}
-		fmt.Fprintf(w, "  %-9s  wall %.2f %-6s  cpu %.2f %-6s  peak RSS %s vs %s %s\n", name,
+		fmt.Fprintf(w, "  %-17s  wall %.2f %-6s  cpu %.2f %-6s  peak RSS %s vs %s %s\n", name,
 			wr, verdict(wr <= 0.5), cr, verdict(cr <= 0.5), mib(a.peakKiB), mib(c.peakKiB), rss)
 	}
 }
@@ -197,4 +195,72 @@ func (b *bench) failedRuntimes() []string {
 		}
 	}
 	return out
+}
+
+// reportSeccomp shows what Docker's default profile adds to a start, for
+// each runtime that ran both lifecycle and lifecycle-seccomp: the
+// difference of the medians, in total and per command.
+func (b *bench) reportSeccomp(w io.Writer) {
+	if !b.o.benches[benchLifecycle] || !b.o.benches[benchLifecycleSeccomp] {
+		return
+	}
+	if b.o.seccomp {
+		fmt.Fprintln(w, "\nseccomp: -seccomp puts the profile in lifecycle's bundles too; no difference to show")
+		return
+	}
+	fmt.Fprintln(w, "\nseccomp: what Docker's default profile adds per start (lifecycle-seccomp − lifecycle, difference of medians; goal < 1 ms)")
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	fmt.Fprintln(tw, "  runtime\twall\tmin wall\tcpu\tper command (wall / cpu)\t")
+	goal := ""
+	for _, r := range b.rts {
+		plain, ok1 := summarize(r, benchLifecycle)
+		with, ok2 := summarize(r, benchLifecycleSeccomp)
+		if !ok1 || !ok2 {
+			continue
+		}
+		var parts []string
+		for _, part := range r.partOrder[benchLifecycle] {
+			pw, pc := partMedians(r, benchLifecycle, part)
+			sw, sc := partMedians(r, benchLifecycleSeccomp, part)
+			wall := "-"
+			if part != "init" {
+				wall = signedMs(sw - pw)
+			}
+			parts = append(parts, fmt.Sprintf("%s %s / %s", part, wall, signedMs(sc-pc)))
+		}
+		fmt.Fprintf(tw, "  %s\t%s ms\t%s ms\t%s ms\t%s\t\n", r.name, signedMs(with.wall-plain.wall), signedMs(with.minWall-plain.minWall),
+			signedMs(with.cpu-plain.cpu), strings.Join(parts, ", "))
+		if r.name == "capsa" {
+			goal = fmt.Sprintf("  goal for capsa: the profile adds < 1 ms to a start: wall %s, cpu %s\n",
+				verdict(with.wall-plain.wall < time.Millisecond), verdict(with.cpu-plain.cpu < time.Millisecond))
+		}
+	}
+	tw.Flush()
+	fmt.Fprint(w, goal)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "MISSED"
+}
+
+// partMedians is the median wall and cpu time of one command of a
+// benchmark.
+func partMedians(r *rt, name, part string) (wall, cpu time.Duration) {
+	ss := r.parts[name][part]
+	if len(ss) == 0 {
+		return 0, 0
+	}
+	walls := make([]time.Duration, len(ss))
+	cpus := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		walls[i], cpus[i] = s.wall, s.cpu
+	}
+	return median(walls), median(cpus)
+}
+
+func signedMs(d time.Duration) string {
+	return fmt.Sprintf("%+.2f", float64(d)/float64(time.Millisecond))
 }
