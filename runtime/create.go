@@ -49,7 +49,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 	}
-	spec, err := LoadSpec(bundle)
+	spec, specJSON, err := loadSpec(bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -132,8 +132,8 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	}
 
 	cfg := &initConfig{
-		Mode: modeCreate, ID: o.ID, Bundle: bundle, Rootfs: c.Rootfs, Spec: spec,
-		Process: spec.Process, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		Mode: modeCreate, ID: o.ID, Bundle: bundle, Rootfs: c.Rootfs, Spec: spec, SpecJSON: specJSON,
+		Process: nil, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1,
 	}
 	ss := spawnSpec{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -47,8 +48,12 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 	for i := 0; i < o.PreserveFds; i++ {
 		ss.files = append(ss.files, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
+	specJSON, err := json.Marshal(c.Spec)
+	if err != nil {
+		return nil, err
+	}
 	cfg := &initConfig{
-		Mode: modeExec, ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, Spec: c.Spec, Process: p,
+		Mode: modeExec, ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, Spec: c.Spec, SpecJSON: specJSON, Process: p,
 		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1, InitPid: c.InitPid,
 	}
 	parentPipe, childPipe, err := socketPair()

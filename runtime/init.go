@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -34,7 +35,14 @@ func Init() {
 	if err := pipe.recv(&cfg); err != nil {
 		os.Exit(1) // the parent is gone; nobody to tell
 	}
-	if cfg.Mode == modeExec {
+	cfg.Spec = new(specs.Spec)
+	if err = json.Unmarshal(cfg.SpecJSON, cfg.Spec); err == nil && cfg.Mode == modeCreate {
+		cfg.Process = cfg.Spec.Process
+	}
+	cfg.SpecJSON = nil
+	if err != nil {
+		err = fmt.Errorf("decode config: %w", err)
+	} else if cfg.Mode == modeExec {
 		err = execInit(pipe, &cfg)
 	} else {
 		err = containerInit(pipe, &cfg)

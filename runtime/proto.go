@@ -24,15 +24,19 @@ const (
 // initConfig is everything the init (or an exec'd process) needs, sent by
 // the parent over the init pipe as one JSON value.
 type initConfig struct {
-	Mode         string         `json:"mode"`
-	ID           string         `json:"id"`
-	Bundle       string         `json:"bundle"`
-	Rootfs       string         `json:"rootfs"`
-	Spec         *specs.Spec    `json:"spec"`
-	Process      *specs.Process `json:"process"`
-	NoPivot      bool           `json:"no_pivot,omitempty"`
-	NoNewKeyring bool           `json:"no_new_keyring,omitempty"`
-	PreserveFds  int            `json:"preserve_fds,omitempty"`
+	Mode   string `json:"mode"`
+	ID     string `json:"id"`
+	Bundle string `json:"bundle"`
+	Rootfs string `json:"rootfs"`
+	// SpecJSON is the config as JSON (config.json's own bytes for create),
+	// decoded into Spec by the init; Process is the process to start when it
+	// is not the spec's own (exec).
+	SpecJSON     json.RawMessage `json:"spec"`
+	Spec         *specs.Spec     `json:"-"`
+	Process      *specs.Process  `json:"process,omitempty"`
+	NoPivot      bool            `json:"no_pivot,omitempty"`
+	NoNewKeyring bool            `json:"no_new_keyring,omitempty"`
+	PreserveFds  int             `json:"preserve_fds,omitempty"`
 	// ConsoleFd is the console socket the pty master goes to, or -1.
 	ConsoleFd int `json:"console_fd"`
 	// FifoFd is an O_PATH fd of exec.fifo (create mode), or -1.

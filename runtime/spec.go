@@ -18,30 +18,37 @@ const maxConfigSize = 16 << 20
 
 // LoadSpec reads and validates bundle/config.json.
 func LoadSpec(bundle string) (*specs.Spec, error) {
+	spec, _, err := loadSpec(bundle)
+	return spec, err
+}
+
+// loadSpec is LoadSpec that also returns the file's bytes, which create
+// hands to the init as they are instead of encoding the spec again.
+func loadSpec(bundle string) (*specs.Spec, []byte, error) {
 	path := filepath.Join(bundle, "config.json")
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("bundle %s has no config.json", bundle)
+			return nil, nil, fmt.Errorf("bundle %s has no config.json", bundle)
 		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if len(data) > maxConfigSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxConfigSize)
+		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, maxConfigSize)
 	}
 	spec := new(specs.Spec)
 	if err := json.Unmarshal(data, spec); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
+		return nil, nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	if err := ValidateSpec(spec, bundle); err != nil {
-		return nil, fmt.Errorf("invalid %s: %w", path, err)
+		return nil, nil, fmt.Errorf("invalid %s: %w", path, err)
 	}
-	return spec, nil
+	return spec, data, nil
 }
 
 // nsTypes are the namespace types capsa knows, in the order a container
