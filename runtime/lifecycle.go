@@ -147,7 +147,9 @@ func (c *Container) killAndWait() error {
 func (c *Container) waitInitExit(timeout time.Duration) error {
 	pidfd, err := unix.PidfdOpen(c.InitPid, 0)
 	if err != nil {
-		if errors.Is(err, unix.ESRCH) {
+		// ESRCH: gone. Older kernels (6.1) say EINVAL for a pid that was
+		// just reaped.
+		if errors.Is(err, unix.ESRCH) || (errors.Is(err, unix.EINVAL) && !c.initAlive()) {
 			return nil
 		}
 		return err

@@ -179,7 +179,10 @@ func spawn(s spawnSpec) (*exec.Cmd, error) {
 		}
 	}
 	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/" + strconv.Itoa(int(self.Fd())),
+		// The binary is passed as the child's last fd and run through it: at
+		// execve the child's fds are already rearranged, and its number in
+		// the parent may by then name one of the other files.
+		Path: "/proc/self/fd/" + strconv.Itoa(3+len(s.files)),
 		Args: []string{"capsa-runtime", "init"},
 		// The init is short-lived and single-threaded in what it does: one
 		// P and no garbage collector spare it the work of starting them
@@ -192,7 +195,7 @@ func spawn(s spawnSpec) (*exec.Cmd, error) {
 			GidMappings:                s.gidMaps,
 			GidMappingsEnableSetgroups: len(s.gidMaps) > 0,
 		},
-		ExtraFiles: s.files,
+		ExtraFiles: append(append([]*os.File(nil), s.files...), self),
 	}
 	if s.cloneflags&unix.CLONE_NEWUSER != 0 {
 		// Become root of the new user namespace before exec: the runtime's

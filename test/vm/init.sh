@@ -2,6 +2,19 @@
 # PID 1 of the cgroup v2 test VM: mount the usual filesystems and a unified
 # cgroup2 hierarchy, run every test binary under /tests, print one result
 # line with the nonce from the kernel command line, and power off.
+# The initramfs is rootfs, which pivot_root(2) refuses to leave (EINVAL),
+# so container runtimes cannot run on it: first move everything to a tmpfs
+# and make that the root (as a distribution's initramfs switches to the
+# real root). switch_root frees the initramfs copy.
+if [ "$$" = 1 ] && [ ! -e /.capsa-switched ]; then
+	/bin/busybox mkdir -p /newroot
+	/bin/busybox mount -t tmpfs -o mode=0755 tmpfs /newroot
+	for d in /*; do
+		[ "$d" = /newroot ] || /bin/busybox cp -a "$d" /newroot/
+	done
+	/bin/busybox touch /newroot/.capsa-switched
+	exec /bin/busybox switch_root /newroot /init
+fi
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -31,13 +44,18 @@ for t in /tests/*/*.test; do
 	[ -x "$t" ] || continue
 	echo "capsa-vm: running $t"
 	cd "$(dirname "$t")"
-	if [ -n "$run" ]; then
-		"$t" -test.v -test.count=1 -test.timeout=${gotimeout:-20m} -test.run "$run"
+	# capsa.run (VM_RUN) applies to every binary; else the package's own
+	# filter (VM_RUN_<pkg>), if run.sh wrote one.
+	filter=$run
+	[ -z "$filter" ] && [ -f run.regexp ] && filter=$(cat run.regexp)
+	start=$(cut -d. -f1 /proc/uptime)
+	if [ -n "$filter" ]; then
+		"$t" -test.v -test.count=1 -test.timeout=${gotimeout:-20m} -test.run "$filter"
 	else
 		"$t" -test.v -test.count=1 -test.timeout=${gotimeout:-20m}
 	fi
 	rc=$?
-	echo "capsa-vm: $t exit $rc"
+	echo "capsa-vm: $t exit $rc after $(( $(cut -d. -f1 /proc/uptime) - start ))s"
 	[ $rc -eq 0 ] || status=FAIL
 done
 sync

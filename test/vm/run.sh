@@ -4,9 +4,12 @@
 # 6.1 kernel, and an initramfs with busybox and the static test binaries.
 #
 # usage: test/vm/run.sh PKG...        (e.g. ./runtime/cgroups)
-# env:   VM_TIMEOUT (seconds, default 900), VM_RUN (a -test.run filter),
+# env:   VM_TIMEOUT (seconds, default 900), VM_RUN (a -test.run filter for
+#        every package), VM_RUN_<pkg> (one package's filter, e.g.
+#        VM_RUN_test_integration for ./test/integration),
 #        VM_CACHE (download cache, default test/vm/.cache),
-#        CAPSA_RUNTIME (default bin/capsa-runtime; included when it exists)
+#        CAPSA_RUNTIME (default bin/capsa-runtime; included when it exists,
+#        with its twin capsa-runtime-nsenter from the same directory)
 # Exits 0 only when the guest printed the pass line with this run's nonce.
 set -euo pipefail
 
@@ -65,6 +68,11 @@ printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"
 if [ -x "$runtime_bin" ]; then
 	cp "$runtime_bin" "$root/bin/capsa-runtime"
+	# Its cgo twin, run as the child when a user or time namespace is joined.
+	twin=$(dirname "$runtime_bin")/capsa-runtime-nsenter
+	if [ -x "$twin" ]; then
+		cp "$twin" "$root/bin/capsa-runtime-nsenter"
+	fi
 fi
 # The test binaries: static (cgo off), one per package.
 for pkg in "$@"; do
@@ -75,6 +83,14 @@ for pkg in "$@"; do
 	# Tests run in their package's directory: seed corpora and fixtures.
 	if [ -d "$repo/$pkg/testdata" ]; then
 		cp -r "$repo/$pkg/testdata" "$root/tests/$name/"
+	fi
+	# A -test.run filter of its own: VM_RUN_<name> (e.g. VM_RUN_test_integration),
+	# where name is the package path with every other character than
+	# letters, digits and _ made _. VM_RUN, when set, overrides it.
+	var="VM_RUN_$(printf '%s' "$name" | tr -c 'A-Za-z0-9_' '_')"
+	if [ -n "${!var:-}" ]; then
+		printf '%s\n' "${!var}" > "$root/tests/$name/run.regexp"
+		echo "vm: $pkg: -test.run '${!var}'"
 	fi
 done
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
