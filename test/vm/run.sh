@@ -96,7 +96,9 @@ done
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
 
 nonce=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-append="console=ttyS0 quiet panic=-1 capsa.nonce=$nonce"
+# nohz=off: with tickless idle, an idle vCPU under TCG on a loaded host can
+# miss its timer wakeups; RCU then stalls and the guest hangs (seen here).
+append="console=ttyS0 quiet panic=-1 nohz=off capsa.nonce=$nonce"
 [ -n "${VM_RUN:-}" ] && append="$append capsa.run=$VM_RUN"
 # go test's own timeout fires well before the VM's, so a hang ends with a
 # goroutine dump in the log instead of a silent kill.
@@ -104,7 +106,9 @@ append="$append capsa.timeout=${VM_GO_TIMEOUT:-$(( timeout_s > 240 ? timeout_s -
 echo "vm: booting $(basename "$deb") (timeout ${timeout_s}s)"
 log="$work/serial.log"
 set +e
-timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 \
+# thread=single: one host thread runs both vCPUs round-robin, so neither
+# starves behind the other on a 2-core host that is busy with other work.
+timeout --foreground -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=single -m 1024 -smp 2 \
 	-nographic -serial stdio -monitor none -nic none -no-reboot \
 	-kernel "$kdir/vmlinuz" -initrd "$work/initrd.gz" -append "$append" </dev/null \
 	| perl -pe 's/\r//g; s/\e\[[0-9;?]*[A-Za-z]//g; s/\ec//g; $|=1' | tee "$log"
