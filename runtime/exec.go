@@ -11,8 +11,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"github.com/capsa-project/capsa/runtime/cgroups"
 )
 
 // ExecOptions are the flags of `exec`.
@@ -110,11 +108,9 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		_, _ = cmd.Process.Wait()
 		return nil, err
 	}
-	if len(c.CgroupPaths) > 0 {
-		m, err := cgroups.FromPaths(c.CgroupPaths)
-		if err != nil {
-			return fail(fmt.Errorf("cgroup: %w", err))
-		}
+	if m, err := c.cgroup(); err != nil {
+		return fail(fmt.Errorf("cgroup: %w", err))
+	} else if m != nil {
 		if err := m.Apply(cmd.Process.Pid); err != nil {
 			return fail(fmt.Errorf("join cgroup of %s: %w", c.ID, err))
 		}

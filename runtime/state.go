@@ -47,6 +47,7 @@ type Container struct {
 	Spec    *specs.Spec `json:"config"`
 
 	dir string
+	cg  cgroups.Manager // found again from CgroupPaths on first use
 }
 
 // Dir is the container's state directory.
@@ -200,12 +201,17 @@ func (c *Container) initAlive() bool {
 	return err == nil && !zombie && start == c.InitStart
 }
 
-// cgroup returns the container's cgroup manager.
+// cgroup returns the container's cgroup manager (nil when it has none).
 func (c *Container) cgroup() (cgroups.Manager, error) {
-	if len(c.CgroupPaths) == 0 {
-		return nil, nil
+	if c.cg != nil || len(c.CgroupPaths) == 0 {
+		return c.cg, nil
 	}
-	return cgroups.FromPaths(c.CgroupPaths)
+	m, err := cgroups.FromPaths(c.CgroupPaths)
+	if err != nil {
+		return nil, err
+	}
+	c.cg = m
+	return m, nil
 }
 
 // Status derives the container's status from the kernel: the init process,
