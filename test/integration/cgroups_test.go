@@ -603,8 +603,8 @@ func containerPids(t *testing.T, path string) []string {
 	return strings.Fields(readCg(t, cgFile(path, "pids", "cgroup.procs", "cgroup.procs")))
 }
 
-// requireGone fails unless every pid has exited (a zombie waiting for the
-// test binary, the subreaper, to reap it counts as gone).
+// requireGone fails unless every pid has exited (a zombie waiting for its
+// parent to reap it counts as gone).
 func requireGone(t *testing.T, pids []string) {
 	t.Helper()
 	for _, pid := range pids {

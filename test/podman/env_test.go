@@ -299,10 +299,9 @@ func (e *env) podmanNoFatal(r runtimeUnderTest, args ...string) result {
 	return res
 }
 
-// reapAll waits for every process below the test binary to exit and reaps
-// it: conmon daemonizes, so as a child subreaper (testutil.Main) the test
-// binary inherits it and the `podman container cleanup` it runs. Nothing
-// else runs during a cleanup, so wait4(-1) steals no os/exec child.
+// reapAll waits for every child of the test binary to exit and reaps it
+// (conmon daemonizes, so its processes go to the host's init instead).
+// Nothing else runs during a cleanup, so wait4(-1) steals no os/exec child.
 func (e *env) reapAll() {
 	deadline := time.Now().Add(time.Minute)
 	for {
