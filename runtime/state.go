@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/capsa-project/capsa/internal/proctree"
 	"github.com/capsa-project/capsa/runtime/cgroups"
 )
 
@@ -170,25 +169,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// processStartTime returns field 22 of /proc/PID/stat, which tells a
-// recycled pid apart from the container's init. It also reports whether
-// the process is a zombie.
+// processStartTime returns the start time of pid, which tells a recycled
+// pid apart from the container's init, and whether it is a zombie.
 func processStartTime(pid int) (start uint64, zombie bool, err error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false, err
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, false, fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	start, err = strconv.ParseUint(f[19], 10, 64)
-	return start, f[0] == "Z" || f[0] == "X", err
+	st, err := proctree.ReadStat(pid)
+	return st.StartTime, st.State == 'Z' || st.State == 'X', err
 }
 
 // initAlive reports whether the recorded init process still runs (and is

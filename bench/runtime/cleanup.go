@@ -6,12 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/capsa-project/capsa/internal/proctree"
 )
 
 // cleanup deletes every container the run still has, kills and reaps any
@@ -52,7 +52,7 @@ func (b *bench) killDescendants() error {
 	deadline := time.Now().Add(opTimeout)
 	for {
 		b.sweep(nil, "")
-		pids := descendants(os.Getpid())
+		pids := proctree.Descendants(os.Getpid())
 		if len(pids) == 0 {
 			return nil
 		}
@@ -66,48 +66,6 @@ func (b *bench) killDescendants() error {
 		// Polling for dying processes of a failed run, not a measurement.
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// descendants lists the pids whose chain of parents leads to root.
-func descendants(root int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	parent := map[int]int{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The comm field is in parentheses and may hold anything.
-		rest := string(stat)
-		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-			rest = rest[i+1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(f[1]); err == nil {
-			parent[pid] = ppid
-		}
-	}
-	var out []int
-	for pid := range parent {
-		for p, hops := parent[pid], 0; p > 0 && hops < 64; p, hops = parent[p], hops+1 {
-			if p == root {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	sort.Ints(out)
-	return out
 }
 
 // removeCgroups removes the run's parent cgroup in every v1 hierarchy. A

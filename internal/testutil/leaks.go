@@ -5,8 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/capsa-project/capsa/internal/proctree"
 )
 
 // Resources is what a test could leave behind on the host.
@@ -135,16 +138,13 @@ func processes() []string {
 	entries, _ := os.ReadDir("/proc")
 	var out []string
 	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n == os.Getpid() {
+			continue
+		}
 		pid := e.Name()
-		if pid[0] < '0' || pid[0] > '9' || pid == itoa(os.Getpid()) {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + pid + "/stat")
-		if err != nil {
-			continue
-		}
 		// Zombies are dead; their parent (a runtime, a shell) reaps them.
-		if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && strings.HasPrefix(string(stat[i+1:]), " Z") {
+		if st, err := proctree.ReadStat(n); err != nil || st.State == 'Z' {
 			continue
 		}
 		cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
@@ -168,18 +168,4 @@ func links() []string {
 		out = append(out, e.Name())
 	}
 	return out
-}
-
-func itoa(i int) string {
-	var b [20]byte
-	n := len(b)
-	for {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-		if i == 0 {
-			break
-		}
-	}
-	return string(b[n:])
 }

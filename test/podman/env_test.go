@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
+	"github.com/capsa-project/capsa/internal/proctree"
 	"github.com/capsa-project/capsa/internal/testutil"
 )
 
@@ -314,7 +314,7 @@ func (e *env) reapAll() {
 				break
 			}
 		}
-		left := descendants(os.Getpid())
+		left := proctree.Descendants(os.Getpid())
 		if len(left) == 0 {
 			return
 		}
@@ -328,44 +328,6 @@ func (e *env) reapAll() {
 		}
 		time.Sleep(20 * time.Millisecond) // polling for exits, as testutil.Eventually does
 	}
-}
-
-// descendants lists the pids whose chain of parents leads to root.
-func descendants(root int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	parent := map[int]int{}
-	for _, ent := range entries {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + ent.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		rest := string(stat)
-		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-			rest = rest[i+1:] // the comm field may hold anything
-		}
-		if f := strings.Fields(rest); len(f) >= 2 {
-			if ppid, err := strconv.Atoi(f[1]); err == nil {
-				parent[pid] = ppid
-			}
-		}
-	}
-	var out []int
-	for pid := range parent {
-		for p, hops := parent[pid], 0; p > 0 && hops < 64; p, hops = parent[p], hops+1 {
-			if p == root {
-				out = append(out, pid)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // unmountAll unmounts what is still mounted below e.dir (container shm
