@@ -29,6 +29,9 @@ type CreateOptions struct {
 	NoNewKeyring  bool
 	PreserveFds   int
 	Systemd       bool
+	// Config is the bundle's config when the caller has loaded it already
+	// (LoadConfig); nil makes Create load it.
+	Config *Config
 }
 
 // Created is a container that `create` set up, with its init still a
@@ -49,10 +52,13 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", o.Bundle, err)
 	}
-	spec, specJSON, err := loadSpec(bundle)
-	if err != nil {
-		return nil, err
+	conf := o.Config
+	if conf == nil {
+		if conf, err = LoadConfig(bundle); err != nil {
+			return nil, err
+		}
 	}
+	spec, specJSON := conf.Spec, conf.raw
 	if spec.Process != nil {
 		if err := checkLSM(spec.Process); err != nil {
 			return nil, err

@@ -16,14 +16,25 @@ import (
 // file should fail clearly rather than exhaust memory.
 const maxConfigSize = 16 << 20
 
-// LoadSpec reads and validates bundle/config.json.
-func LoadSpec(bundle string) (*specs.Spec, error) {
-	spec, _, err := loadSpec(bundle)
-	return spec, err
+// Config is a bundle's config.json, read and validated once.
+type Config struct {
+	Spec *specs.Spec
+	raw  []byte // the file's bytes, which create hands to the init as they are
 }
 
-// loadSpec is LoadSpec that also returns the file's bytes, which create
-// hands to the init as they are instead of encoding the spec again.
+// LoadConfig reads and validates bundle/config.json; Create takes the
+// result (CreateOptions.Config) so that a caller that needs to look at the
+// config first does not make create read and decode it again.
+func LoadConfig(bundle string) (*Config, error) {
+	spec, raw, err := loadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	return &Config{Spec: spec, raw: raw}, nil
+}
+
+// loadSpec reads, decodes and validates bundle/config.json and returns its
+// bytes too.
 func loadSpec(bundle string) (*specs.Spec, []byte, error) {
 	path := filepath.Join(bundle, "config.json")
 	f, err := os.Open(path)

@@ -176,15 +176,18 @@ func init() {
 // runContainer is `run`: create, start and (unless detached) wait for the
 // container, forwarding signals, then delete it and exit with its status.
 func runContainer(o capsart.CreateOptions, detach, keep bool) error {
+	conf, err := capsart.LoadConfig(o.Bundle)
+	if err != nil {
+		return err
+	}
+	o.Config = conf
 	var tty *ttyProxy
-	if !detach && o.ConsoleSocket == "" {
-		if spec, err := capsart.LoadSpec(o.Bundle); err == nil && spec.Process != nil && spec.Process.Terminal {
-			if tty, err = newTTYProxy(); err != nil {
-				return err
-			}
-			defer tty.close()
-			o.ConsoleSocket = tty.path()
+	if p := conf.Spec.Process; !detach && o.ConsoleSocket == "" && p != nil && p.Terminal {
+		if tty, err = newTTYProxy(); err != nil {
+			return err
 		}
+		defer tty.close()
+		o.ConsoleSocket = tty.path()
 	}
 	created, err := capsart.Create(o)
 	if err != nil {
