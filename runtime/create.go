@@ -83,7 +83,6 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 		Rootfs:  RootfsPath(spec, bundle),
 		Created: time.Now().UTC(),
 		Spec:    spec,
-		Systemd: o.Systemd,
 		dir:     dir,
 	}
 	var cmd *exec.Cmd

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -39,11 +42,8 @@ type Container struct {
 	InitPid     int               `json:"init_process_pid"`
 	InitStart   uint64            `json:"init_process_start"`
 	Created     time.Time         `json:"created"`
-	Owner       string            `json:"owner,omitempty"`
 	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
-	// Systemd records that the cgroup belongs to the systemd driver.
-	Systemd bool        `json:"systemd,omitempty"`
-	Spec    *specs.Spec `json:"config"`
+	Spec        *specs.Spec       `json:"config"`
 
 	dir string
 	cg  cgroups.Manager // found again from CgroupPaths on first use
@@ -51,6 +51,20 @@ type Container struct {
 
 // Dir is the container's state directory.
 func (c *Container) Dir() string { return c.dir }
+
+// Owner names the user who owns the container's state directory, as runc
+// reports it ("" if it cannot be found).
+func (c *Container) Owner() string {
+	fi, err := os.Stat(c.dir)
+	if err != nil {
+		return ""
+	}
+	uid := strconv.FormatUint(uint64(fi.Sys().(*syscall.Stat_t).Uid), 10)
+	if u, err := user.LookupId(uid); err == nil {
+		return u.Username
+	}
+	return "#" + uid
+}
 
 // Load reads the state of container id from the state root.
 func Load(root, id string) (*Container, error) {

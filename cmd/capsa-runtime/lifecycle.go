@@ -269,7 +269,7 @@ func stateOf(c *capsart.Container) stateJSON {
 	st := c.OCIState()
 	return stateJSON{
 		OCIVersion: st.Version, ID: c.ID, Pid: st.Pid, Status: string(st.Status), Bundle: c.Bundle,
-		Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner, Annotations: st.Annotations,
+		Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner(), Annotations: st.Annotations,
 	}
 }
 
