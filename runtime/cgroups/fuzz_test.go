@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // The cgroup files are written by the kernel, but inside a container with
@@ -74,12 +75,18 @@ func FuzzDeviceRules(f *testing.F) {
 				t.Fatalf("rule line %q", w.value)
 			}
 		}
+		// deviceFilterInsns also assembles: every jump resolves.
 		insns, err := deviceFilterInsns(devs)
 		if err != nil {
 			t.Fatalf("v1 accepted but v2 refused: %v", err)
 		}
-		if err := insns.Marshal(new(strings.Builder), littleEndian); err != nil {
-			t.Fatalf("program does not assemble: %v", err)
+		if last := insns[len(insns)-1]; last != exit().bpfInsn {
+			t.Fatalf("program does not end in exit: %+v", last)
+		}
+		for i, in := range insns {
+			if in.code&0x07 == unix.BPF_JMP && in.code != exit().code && (i+1+int(in.off) <= i || i+1+int(in.off) >= len(insns)) {
+				t.Fatalf("instruction %d jumps to %d of %d", i, i+1+int(in.off), len(insns))
+			}
 		}
 	})
 }

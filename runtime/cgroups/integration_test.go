@@ -209,6 +209,45 @@ func TestDeviceRuleBlocksOpen(t *testing.T) {
 	}
 }
 
+// On v2, Set replaces the device filter: afterwards exactly one program is
+// attached, a new one, and the old rules no longer apply (with
+// BPF_F_ALLOW_MULTI a program left attached would still deny).
+func TestDeviceFilterReplaced(t *testing.T) {
+	integration(t)
+	if !cgroups.IsV2() {
+		t.Skip("device filters are eBPF programs on cgroup v2 only")
+	}
+	m := newManager(t, cgName(t), &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}})
+	p := startGated(t, `if echo x > /dev/null; then echo NULL-OPEN; fi; if head -c 1 /dev/zero >/dev/null; then echo ZERO-OPEN; fi`)
+	if err := m.Apply(p.pid()); err != nil {
+		t.Fatal(err)
+	}
+	dir := m.Paths()[""]
+	ids, err := cgroups.DeviceFilterIDs(dir)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("device filters after Apply: %v, %v; want one", ids, err)
+	}
+	allowNull := []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}, // /dev/null
+	}
+	for i := 0; i < 3; i++ {
+		if err := m.Set(&specs.LinuxResources{Devices: allowNull}); err != nil {
+			t.Fatal(err)
+		}
+		now, err := cgroups.DeviceFilterIDs(dir)
+		if err != nil || len(now) != 1 || now[0] == ids[0] {
+			t.Fatalf("device filters after Set %d: %v, %v; want one, not %d", i, now, err, ids[0])
+		}
+		ids = now
+	}
+	p.release(t)
+	_ = p.wait(t)
+	if out := p.out.String(); !strings.Contains(out, "NULL-OPEN") || strings.Contains(out, "ZERO-OPEN") {
+		t.Fatalf("output %q: want /dev/null open and /dev/zero denied", out)
+	}
+}
+
 // A frozen busy process accrues no CPU time until thawed; a control
 // process in another cgroup proves that time went by.
 func TestFreezeStopsCPU(t *testing.T) {
