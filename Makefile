@@ -9,6 +9,8 @@ BIN := $(CURDIR)/bin
 APT_PACKAGES := busybox-static runc crun podman skopeo uidmap iproute2 strace gcc libc6-dev make
 # Test targets run by `make test` after the unit and integration tests; fragments append.
 TEST_TARGETS :=
+# The front: static, so that it runs from anywhere like the Go binaries.
+FRONT_CC := gcc -O2 -static -Wall -Wextra -Werror -s
 RUNTIME_LDFLAGS := -s -w -X main.version=$(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build deps check demo test test-go conformance clean
@@ -23,11 +25,16 @@ build: $(BIN)/capsa-runtime
 # cgo (statically, against glibc's libc.a; netgo/osusergo keep glibc's NSS
 # out) for runtime/nsenter's constructor: capsa-runtime runs it as the child
 # only when a user or time namespace must be joined (docs/nsenter.md).
+#
+# What users run as capsa-runtime is its C front (cmd/capsa-runtime/front):
+# it does `start` and the plain `delete` without starting the Go runtime and
+# hands everything else to capsa-runtime-go, installed next to it.
 $(BIN)/capsa-runtime: FORCE
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(RUNTIME_LDFLAGS)' -o $@ ./cmd/capsa-runtime
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(RUNTIME_LDFLAGS)' -o $(BIN)/capsa-runtime-go ./cmd/capsa-runtime
 	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo \
 		-ldflags '$(RUNTIME_LDFLAGS) -linkmode external -extldflags "-static"' \
 		-o $(BIN)/capsa-runtime-nsenter ./cmd/capsa-runtime
+	$(FRONT_CC) -o $@ cmd/capsa-runtime/front/front.c
 
 FORCE:
 

@@ -5,14 +5,14 @@ APT_PACKAGES += qemu-system-x86 cpio
 TEST_TARGETS += test-cgroupv2
 
 # Go packages whose tests run inside the VM (each built with go test -c).
-# bin/capsa-runtime (and its nsenter twin) go into the VM: the target builds
+# bin/capsa-runtime (with capsa-runtime-go and the nsenter twin) go into the VM: the target builds
 # them first.
 VM_TEST_PKGS ?= ./runtime/cgroups ./test/integration
 # The runtime integration tests that make sense in the VM: the cgroup ones
 # and the lifecycle, bad-input, security and user-namespace ones. Left out:
 # TestRuntimeDependencies (needs the go tool), TestCgroupPlacement and
 # TestPauseResumeUpdateEvents (v1 paths), the seccomp tests (need gcc).
-VM_RUN_test_integration ?= ^(TestCgroups.*|TestRunEchoAndExitCode|TestLifecycle|TestDeleteForceRunning|TestExec|TestProcessSettings|TestHostnameAndNamespaces|TestTmpcopyup|TestBadInput|TestDuplicateIDAndStoppedStart|TestHooks|TestSpecAndFeatures|TestPreserveFds|TestNoRuntimeFdsReachContainer|TestRuntimeBinaryNotWritableFromContainer|TestMountDestinationSymlinkStaysInRoot|TestDevSymlinkTricksRefused|TestUserNamespaceExecAndJoin)$$
+VM_RUN_test_integration ?= ^(TestCgroups.*|TestRunEchoAndExitCode|TestLifecycle|TestDeleteForceRunning|TestExec|TestProcessSettings|TestHostnameAndNamespaces|TestTmpcopyup|TestBadInput|TestDuplicateIDAndStoppedStart|TestHooks|TestSpecAndFeatures|TestPreserveFds|TestNoRuntimeFdsReachContainer|TestRuntimeBinaryNotWritableFromContainer|TestMountDestinationSymlinkStaysInRoot|TestDevSymlinkTricksRefused|TestUserNamespaceExecAndJoin|TestFrontFastPath|TestFrontHooksHandOff)$$
 # Seconds before the VM is killed and the target fails.
 VM_TIMEOUT ?= 900
 

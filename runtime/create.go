@@ -67,6 +67,12 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	if o.PreserveFds < 0 {
 		return nil, fmt.Errorf("--preserve-fds must not be negative")
 	}
+	// The filter is compiled here, once: the init gets it ready to load and
+	// exec reads it from the state dir, so neither decodes the profile.
+	filter, err := compiledSeccomp(o.Root, conf.seccomp)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(o.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("create state root %s: %w", o.Root, err)
 	}
@@ -84,6 +90,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 		Created: time.Now().UTC(),
 		Spec:    spec,
 		dir:     dir,
+		seccomp: filter,
 	}
 	var cmd *exec.Cmd
 	var cg cgroups.Manager
@@ -137,8 +144,8 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	}
 
 	cfg := &initConfig{
-		Mode: modeCreate, ID: o.ID, Bundle: bundle, Rootfs: c.Rootfs, Spec: spec, SpecJSON: specJSON,
-		Process: nil, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		Mode: modeCreate, ID: o.ID, Bundle: bundle, Rootfs: c.Rootfs, Spec: spec, SpecJSON: withoutSection(specJSON, conf.seccomp),
+		Seccomp: filter, Process: nil, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1,
 	}
 	ss := spawnSpec{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
@@ -236,7 +243,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	}
 
 	pipe := newSyncPipe(parentPipe)
-	if err := pipe.send(cfg); err != nil {
+	if err := pipe.sendConfig(cfg); err != nil {
 		return nil, fmt.Errorf("send config to container init: %w", err)
 	}
 	if cfg.Hooks {

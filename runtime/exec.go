@@ -33,7 +33,8 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("cannot exec in a stopped container")
 	}
 	p := o.Process
-	if err := c.loadSeccompProfile(); err != nil {
+	filter, err := c.loadSeccompFilter()
+	if err != nil {
 		return nil, err
 	}
 	if err := ValidateProcess(p); err != nil {
@@ -51,7 +52,7 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		return nil, err
 	}
 	cfg := &initConfig{
-		Mode: modeExec, ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, Spec: c.Spec, SpecJSON: specJSON, Process: p,
+		Mode: modeExec, ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, Spec: c.Spec, SpecJSON: specJSON, Seccomp: filter, Process: p,
 		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1, InitPid: c.InitPid,
 	}
 	parentPipe, childPipe, err := socketPair()
@@ -116,7 +117,7 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		}
 	}
 	pipe := newSyncPipe(parentPipe)
-	if err := pipe.send(cfg); err != nil {
+	if err := pipe.sendConfig(cfg); err != nil {
 		return fail(fmt.Errorf("send process to exec: %w", err))
 	}
 	// The pipe is close-on-exec in the child: EOF means the exec succeeded.
@@ -149,7 +150,11 @@ func execInit(pipe *syncPipe, cfg *initConfig) error {
 			hostPid = p
 		}
 	}
-	listener, err := dialListener(cfg.Spec)
+	filter, err := decodeSeccomp(cfg.Seccomp)
+	if err != nil {
+		return err
+	}
+	listener, err := dialListener(filter)
 	if err != nil {
 		return err
 	}
@@ -182,7 +187,7 @@ func execInit(pipe *syncPipe, cfg *initConfig) error {
 	if err := applyProcessLimits(cfg.Process, cfg.Spec); err != nil {
 		return err
 	}
-	plan, err := prepareExec(cfg.Process, cfg.Spec)
+	plan, err := prepareExec(cfg.Process, filter)
 	if err != nil {
 		return err
 	}

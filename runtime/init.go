@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -32,11 +31,10 @@ func Init() {
 	os.Unsetenv(envInitPipe)
 	pipe := newSyncPipe(os.NewFile(uintptr(fd), "init-pipe"))
 	var cfg initConfig
-	if err := pipe.recv(&cfg); err != nil {
+	if err := pipe.recvConfig(&cfg); err != nil {
 		os.Exit(1) // the parent is gone; nobody to tell
 	}
-	cfg.Spec = new(specs.Spec)
-	if err = json.Unmarshal(cfg.SpecJSON, cfg.Spec); err == nil && cfg.Mode == modeCreate {
+	if cfg.Spec, _, err = decodeSpec(cfg.SpecJSON); err == nil && cfg.Mode == modeCreate {
 		cfg.Process = cfg.Spec.Process
 	}
 	cfg.SpecJSON = nil
@@ -84,7 +82,11 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 	}
 	defer hostProc.Close()
 
-	listener, err := dialListener(spec)
+	filter, err := decodeSeccomp(cfg.Seccomp)
+	if err != nil {
+		return err
+	}
+	listener, err := dialListener(filter)
 	if err != nil {
 		return err
 	}
@@ -196,14 +198,11 @@ func containerInit(pipe *syncPipe, cfg *initConfig) error {
 		if err := applyProcessLimits(cfg.Process, spec); err != nil {
 			return err
 		}
-		if exe, err = prepareExec(cfg.Process, spec); err != nil {
+		if exe, err = prepareExec(cfg.Process, filter); err != nil {
 			return err
 		}
 		exe.hostPid = hostPidFromProc(hostProc)
 		exe.listener = listener
-		if exe.seccomp != nil {
-			ready.Warnings = exe.seccomp.Warnings
-		}
 		if err := dropPrivileges(cfg, exe); err != nil {
 			return err
 		}

@@ -151,7 +151,7 @@ type execPlan struct {
 
 // prepareExec resolves args[0] in the container's PATH and completes the
 // environment (HOME from /etc/passwd when unset, as runc does).
-func prepareExec(p *specs.Process, spec *specs.Spec) (*execPlan, error) {
+func prepareExec(p *specs.Process, filter *seccomp.Filter) (*execPlan, error) {
 	env := append([]string{}, p.Env...)
 	pathEnv := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	hasHome := false
@@ -171,10 +171,6 @@ func prepareExec(p *specs.Process, spec *specs.Spec) (*execPlan, error) {
 		return nil, fmt.Errorf("process.args is empty")
 	}
 	exe, err := lookPath(argv[0], pathEnv, p.Cwd)
-	if err != nil {
-		return nil, err
-	}
-	filter, err := compileSeccomp(spec)
 	if err != nil {
 		return nil, err
 	}

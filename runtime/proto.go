@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -28,15 +30,21 @@ type initConfig struct {
 	ID     string `json:"id"`
 	Bundle string `json:"bundle"`
 	Rootfs string `json:"rootfs"`
-	// SpecJSON is the config as JSON (config.json's own bytes for create),
-	// decoded into Spec by the init; Process is the process to start when it
-	// is not the spec's own (exec).
-	SpecJSON     json.RawMessage `json:"spec"`
-	Spec         *specs.Spec     `json:"-"`
-	Process      *specs.Process  `json:"process,omitempty"`
-	NoPivot      bool            `json:"no_pivot,omitempty"`
-	NoNewKeyring bool            `json:"no_new_keyring,omitempty"`
-	PreserveFds  int             `json:"preserve_fds,omitempty"`
+	// SpecJSON is the config as JSON (for create, config.json's own bytes
+	// with the seccomp section nulled), decoded into Spec by the init;
+	// Process is the process to start when it is not the spec's own (exec).
+	// SpecJSON and Seccomp travel as raw frames ahead of the JSON
+	// (sendConfig): inside a JSON message, encoding/json would scan them
+	// again on each side.
+	SpecJSON []byte      `json:"-"`
+	Spec     *specs.Spec `json:"-"`
+	// Seccomp is the compiled linux.seccomp filter (seccomp.MarshalBinary);
+	// the profile itself is not in SpecJSON.
+	Seccomp      []byte         `json:"-"`
+	Process      *specs.Process `json:"process,omitempty"`
+	NoPivot      bool           `json:"no_pivot,omitempty"`
+	NoNewKeyring bool           `json:"no_new_keyring,omitempty"`
+	PreserveFds  int            `json:"preserve_fds,omitempty"`
 	// ConsoleFd is the console socket the pty master goes to, or -1.
 	ConsoleFd int `json:"console_fd"`
 	// FifoFd is an O_PATH fd of exec.fifo (create mode), or -1.
@@ -60,9 +68,6 @@ type initConfig struct {
 type syncMsg struct {
 	Type  string `json:"type"`
 	Error string `json:"error,omitempty"`
-	// Warnings ride on "ready": the init cannot print to its stderr, which
-	// is the container's.
-	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Sync message types.
@@ -92,6 +97,56 @@ func newSyncPipe(f *os.File) *syncPipe {
 
 func (p *syncPipe) send(v any) error { return p.enc.Encode(v) }
 
+// maxSeccompFrame bounds the compiled filter's frame (4096 instructions
+// of 8 bytes, and the listener path and metadata).
+const maxSeccompFrame = 1 << 20
+
+// sendConfig sends the init its config: the spec's bytes and the compiled
+// seccomp filter as frames of a little-endian u32 length and the bytes,
+// then the rest of cfg as the first JSON message.
+func (p *syncPipe) sendConfig(cfg *initConfig) error {
+	var hdr []byte
+	for _, b := range [][]byte{cfg.SpecJSON, cfg.Seccomp} {
+		hdr = binary.LittleEndian.AppendUint32(hdr[:0], uint32(len(b)))
+		if _, err := p.f.Write(append(hdr, b...)); err != nil {
+			return err
+		}
+	}
+	return p.send(cfg)
+}
+
+// recvConfig is sendConfig's other side. The frames are read from the
+// socket directly, before the JSON decoder reads (and buffers) anything.
+func (p *syncPipe) recvConfig(cfg *initConfig) error {
+	var err error
+	if cfg.SpecJSON, err = p.recvFrame(maxConfigSize); err != nil {
+		return err
+	}
+	if cfg.Seccomp, err = p.recvFrame(maxSeccompFrame); err != nil {
+		return err
+	}
+	return p.recv(cfg)
+}
+
+func (p *syncPipe) recvFrame(max uint32) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(p.f, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[:])
+	if n > max {
+		return nil, fmt.Errorf("init config frame of %d bytes is larger than %d", n, max)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(p.f, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
 func (p *syncPipe) recv(v any) error { return p.dec.Decode(v) }
 
 // expect reads one message and checks its type, turning an init's error
@@ -100,9 +155,6 @@ func (p *syncPipe) expect(want string) error {
 	var m syncMsg
 	if err := p.recv(&m); err != nil {
 		return err
-	}
-	for _, w := range m.Warnings {
-		Warnf("%s", w)
 	}
 	if m.Type == msgError {
 		return fmt.Errorf("%s", m.Error)

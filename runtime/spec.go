@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,48 +19,104 @@ const maxConfigSize = 16 << 20
 
 // Config is a bundle's config.json, read and validated once.
 type Config struct {
+	// Spec is the config without linux.seccomp, which only create needs,
+	// compiled (see compiledSeccomp).
 	Spec *specs.Spec
 	raw  []byte // the file's bytes, which create hands to the init as they are
+	// seccomp is the linux.seccomp section as it is in the file.
+	seccomp json.RawMessage
+}
+
+// specSansSeccomp decodes a config but keeps its seccomp section as
+// bytes: Docker's profile is most of a config, and decoding its hundreds
+// of rules costs more than the rest; the runtime compiles it (or finds it
+// compiled) and the init loads the program. The shallower Linux field
+// hides the embedded one from encoding/json.
+type specSansSeccomp struct {
+	specs.Spec
+	Linux *linuxSansSeccomp `json:"linux,omitempty"`
+}
+
+type linuxSansSeccomp struct {
+	specs.Linux
+	Seccomp json.RawMessage `json:"seccomp,omitempty"`
+}
+
+// withoutSection returns config bytes with the JSON value section (a
+// json.RawMessage decoded from them, so an exact substring) replaced by
+// null, without decoding anything. The first occurrence is replaced: an
+// identical object earlier in the file can only be another field's value
+// (inside a string its quotes would be escaped), and the init never reads
+// the seccomp section anyway, so the result is correct either way.
+func withoutSection(config, section []byte) []byte {
+	if len(section) == 0 {
+		return config
+	}
+	i := bytes.Index(config, section)
+	if i < 0 {
+		return config
+	}
+	out := make([]byte, 0, len(config)-len(section)+4)
+	out = append(out, config[:i]...)
+	out = append(out, "null"...)
+	return append(out, config[i+len(section):]...)
+}
+
+// decodeSpec decodes a config; the seccomp section is returned as bytes
+// (nil when absent or null).
+func decodeSpec(data []byte) (*specs.Spec, json.RawMessage, error) {
+	var d specSansSeccomp
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, nil, err
+	}
+	var raw json.RawMessage
+	if d.Linux != nil {
+		d.Spec.Linux = &d.Linux.Linux
+		if s := strings.TrimSpace(string(d.Linux.Seccomp)); s != "" && s != "null" {
+			raw = d.Linux.Seccomp
+		}
+	}
+	return &d.Spec, raw, nil
 }
 
 // LoadConfig reads and validates bundle/config.json; Create takes the
 // result (CreateOptions.Config) so that a caller that needs to look at the
 // config first does not make create read and decode it again.
 func LoadConfig(bundle string) (*Config, error) {
-	spec, raw, err := loadSpec(bundle)
+	spec, raw, sc, err := loadSpec(bundle)
 	if err != nil {
 		return nil, err
 	}
-	return &Config{Spec: spec, raw: raw}, nil
+	return &Config{Spec: spec, raw: raw, seccomp: sc}, nil
 }
 
 // loadSpec reads, decodes and validates bundle/config.json and returns its
-// bytes too.
-func loadSpec(bundle string) (*specs.Spec, []byte, error) {
+// bytes and its seccomp section's bytes too.
+func loadSpec(bundle string) (*specs.Spec, []byte, json.RawMessage, error) {
 	path := filepath.Join(bundle, "config.json")
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("bundle %s has no config.json", bundle)
+			return nil, nil, nil, fmt.Errorf("bundle %s has no config.json", bundle)
 		}
-		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if len(data) > maxConfigSize {
-		return nil, nil, fmt.Errorf("%s is larger than %d bytes", path, maxConfigSize)
+		return nil, nil, nil, fmt.Errorf("%s is larger than %d bytes", path, maxConfigSize)
 	}
-	spec := new(specs.Spec)
-	if err := json.Unmarshal(data, spec); err != nil {
-		return nil, nil, fmt.Errorf("parse %s: %w", path, err)
+	spec, sc, err := decodeSpec(data)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	if err := ValidateSpec(spec, bundle); err != nil {
-		return nil, nil, fmt.Errorf("invalid %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("invalid %s: %w", path, err)
 	}
-	return spec, data, nil
+	return spec, data, sc, nil
 }
 
 // nsTypes are the namespace types capsa knows, in the order a container

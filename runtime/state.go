@@ -29,7 +29,7 @@ const (
 
 const (
 	stateFile   = "state.json"
-	seccompFile = "seccomp.json"
+	seccompFile = "seccomp.bpf"
 	fifoName    = "exec.fifo"
 )
 
@@ -47,6 +47,8 @@ type Container struct {
 
 	dir string
 	cg  cgroups.Manager // found again from CgroupPaths on first use
+	// seccomp is the compiled filter, saved once as seccompFile.
+	seccomp []byte
 }
 
 // Dir is the container's state directory.
@@ -114,9 +116,9 @@ func List(root string) ([]*Container, error) {
 }
 
 // save writes state.json atomically so that a crash never leaves a torn file.
-// The seccomp profile, often the largest part of a config, goes to a file
-// of its own, written once at create: only exec needs it, and every other
-// command would otherwise decode it.
+// The seccomp profile, often the largest part of a config, is not kept:
+// its compiled filter goes to a file of its own, written once at create,
+// which only exec reads.
 func (c *Container) save() error {
 	saved := *c
 	if c.Spec != nil && c.Spec.Linux != nil && c.Spec.Linux.Seccomp != nil {
@@ -124,13 +126,11 @@ func (c *Container) save() error {
 		linux.Seccomp = nil
 		spec.Linux = &linux
 		saved.Spec = &spec
+	}
+	if c.seccomp != nil {
 		path := filepath.Join(c.dir, seccompFile)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			data, err := json.Marshal(c.Spec.Linux.Seccomp)
-			if err != nil {
-				return err
-			}
-			if err := writeFileAtomic(path, data, 0o600); err != nil {
+			if err := writeFileAtomic(path, c.seccomp, 0o600); err != nil {
 				return err
 			}
 		}
@@ -139,28 +139,26 @@ func (c *Container) save() error {
 	if err != nil {
 		return err
 	}
+	if err := writeFileAtomic(filepath.Join(c.dir, fastpathFile), c.fastpathRecord(), 0o600); err != nil {
+		return err
+	}
 	return writeFileAtomic(filepath.Join(c.dir, stateFile), data, 0o600)
 }
 
-// loadSeccompProfile puts the container's seccomp profile back into its
-// spec (see save).
-func (c *Container) loadSeccompProfile() error {
+// loadSeccompFilter reads the compiled seccomp filter saved at create
+// (nil: the container has none).
+func (c *Container) loadSeccompFilter() ([]byte, error) {
 	data, err := os.ReadFile(filepath.Join(c.dir, seccompFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read seccomp profile of %s: %w", c.ID, err)
+		return nil, fmt.Errorf("read seccomp filter of %s: %w", c.ID, err)
 	}
-	sc := new(specs.LinuxSeccomp)
-	if err := json.Unmarshal(data, sc); err != nil {
-		return fmt.Errorf("seccomp profile of %s is corrupt: %w", c.ID, err)
+	if _, err := decodeSeccomp(data); err != nil {
+		return nil, fmt.Errorf("seccomp filter of %s is corrupt: %w", c.ID, err)
 	}
-	if c.Spec.Linux == nil {
-		c.Spec.Linux = &specs.Linux{}
-	}
-	c.Spec.Linux.Seccomp = sc
-	return nil
+	return data, nil
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {

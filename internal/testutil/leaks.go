@@ -33,6 +33,11 @@ func TakeSnapshot(t testing.TB, stateRoots ...string) Resources {
 	for _, root := range stateRoots {
 		entries, _ := os.ReadDir(root)
 		for _, e := range entries {
+			// "@" names the runtime's caches (e.g. compiled seccomp
+			// filters), never a container: container ids cannot hold it.
+			if strings.HasPrefix(e.Name(), "@") {
+				continue
+			}
 			r.StateDirs = append(r.StateDirs, filepath.Join(root, e.Name()))
 		}
 	}

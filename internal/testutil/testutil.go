@@ -66,17 +66,26 @@ func Binary(t testing.TB, name string) string {
 			return
 		}
 		r.path = filepath.Join(dir, name)
-		// As the Makefile builds them: cgo-free, and for capsa-runtime also
-		// its static cgo twin capsa-runtime-nsenter (runtime/nsenter).
-		builds := [][]string{{"CGO_ENABLED=0", "build", "-o", r.path, "./cmd/" + name}}
+		// As the Makefile builds them: cgo-free; capsa-runtime is the C
+		// front (cmd/capsa-runtime/front) with the Go program next to it as
+		// capsa-runtime-go and its static cgo twin capsa-runtime-nsenter
+		// (runtime/nsenter).
+		builds := [][]string{{"CGO_ENABLED=0", "go", "build", "-o", r.path, "./cmd/" + name}}
 		if name == "capsa-runtime" {
-			builds = append(builds, []string{"CGO_ENABLED=1", "build", "-tags", "netgo,osusergo",
-				"-ldflags", "-linkmode external -extldflags -static", "-o", r.path + "-nsenter", "./cmd/" + name})
+			builds = [][]string{
+				{"CGO_ENABLED=0", "go", "build", "-o", r.path + "-go", "./cmd/" + name},
+				{"CGO_ENABLED=1", "go", "build", "-tags", "netgo,osusergo",
+					"-ldflags", "-linkmode external -extldflags -static", "-o", r.path + "-nsenter", "./cmd/" + name},
+				{"", "gcc", "-O2", "-static", "-Wall", "-Werror", "-o", r.path, "cmd/capsa-runtime/front/front.c"},
+			}
 		}
 		for _, b := range builds {
-			cmd := exec.Command("go", b[1:]...)
+			cmd := exec.Command(b[1], b[2:]...)
 			cmd.Dir = RepoRoot()
-			cmd.Env = append(os.Environ(), b[0])
+			cmd.Env = os.Environ()
+			if b[0] != "" {
+				cmd.Env = append(cmd.Env, b[0])
+			}
 			if out, err := cmd.CombinedOutput(); err != nil {
 				r.err = fmt.Errorf("build %s: %v\n%s", name, err, out)
 				return

@@ -9,7 +9,8 @@
 #        VM_RUN_test_integration for ./test/integration),
 #        VM_CACHE (download cache, default test/vm/.cache),
 #        CAPSA_RUNTIME (default bin/capsa-runtime; included when it exists,
-#        with its twin capsa-runtime-nsenter from the same directory)
+#        with capsa-runtime-go and capsa-runtime-nsenter from the same
+#        directory)
 # Exits 0 only when the guest printed the pass line with this run's nonce.
 set -euo pipefail
 
@@ -68,11 +69,13 @@ printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"
 if [ -x "$runtime_bin" ]; then
 	cp "$runtime_bin" "$root/bin/capsa-runtime"
-	# Its cgo twin, run as the child when a user or time namespace is joined.
-	twin=$(dirname "$runtime_bin")/capsa-runtime-nsenter
-	if [ -x "$twin" ]; then
-		cp "$twin" "$root/bin/capsa-runtime-nsenter"
-	fi
+	# The Go runtime the C front hands off to, and its cgo twin, run as
+	# the child when a user or time namespace is joined.
+	for part in capsa-runtime-go capsa-runtime-nsenter; do
+		if [ -x "$(dirname "$runtime_bin")/$part" ]; then
+			cp "$(dirname "$runtime_bin")/$part" "$root/bin/$part"
+		fi
+	done
 fi
 # The test binaries: static (cgo off), one per package.
 for pkg in "$@"; do

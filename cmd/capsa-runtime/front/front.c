@@ -1,0 +1,418 @@
+/*
+ * capsa-runtime's front: the program installed as capsa-runtime.
+ *
+ * Engines run the runtime once per operation, so every container pays the
+ * start-up of the runtime binary several times (create, start, delete). A Go
+ * program needs ~1 ms of CPU and ~2 MiB before main, and more for a large
+ * binary; this front is a small static C program that does the two
+ * operations which need no config.json — `start` of a created container and
+ * `delete` of a stopped one (or `delete --force` of one whose init is the
+ * init of its own pid namespace) — straight from a record the Go runtime
+ * leaves in the state directory at create (runtime/fastpath.go writes it).
+ *
+ * Everything else, and every case the front is not sure about, is handed to
+ * the Go runtime (capsa-runtime-go next to this binary) by execve with the
+ * arguments unchanged: an unknown flag, a record that is missing or says no,
+ * a container in an unexpected state, any error. The Go runtime then decides
+ * and words the error, so the front never reports a failure of its own and
+ * its behaviour is the Go runtime's by construction. Only a failure to run
+ * the Go runtime is reported here.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define GO_RUNTIME "capsa-runtime-go"
+#define RECORD "fastpath"
+#define RECORD_MAGIC "capsa-fastpath 1"
+#define MAX_CGROUPS 32
+
+extern char **environ;
+
+static char **g_argv;
+
+/* handoff runs the Go runtime with this process's arguments; it only
+ * returns on failure, and then exits. */
+static void handoff(void)
+{
+	char self[PATH_MAX], path[PATH_MAX + sizeof(GO_RUNTIME)];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "capsa-runtime: find own binary: %s\n", strerror(errno));
+		exit(1);
+	}
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash == NULL) {
+		fprintf(stderr, "capsa-runtime: own binary %s is not an absolute path\n", self);
+		exit(1);
+	}
+	*slash = '\0';
+	snprintf(path, sizeof(path), "%s/" GO_RUNTIME, self);
+	execve(path, g_argv, environ);
+	fprintf(stderr, "capsa-runtime: run %s: %s\n", path, strerror(errno));
+	exit(1);
+}
+
+/* The record of one container (see runtime/fastpath.go). */
+struct record {
+	long pid;
+	unsigned long long start; /* /proc/PID/stat field 22 of the init */
+	int pidns;                /* the init is the init of its own pid namespace */
+	int start_ok;             /* start needs nothing but the exec fifo */
+	int delete_ok;            /* delete needs nothing but removing dirs */
+	char *freezer;            /* file that thaws the cgroup, or NULL */
+	char *cgroups[MAX_CGROUPS];
+	int ncgroups;
+};
+
+static char record_buf[16384];
+
+/* read_record parses dir/fastpath; 0 on success. Lines are "key value". */
+static int read_record(int dirfd, struct record *r)
+{
+	int fd = openat(dirfd, RECORD, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, record_buf, sizeof(record_buf) - 1);
+	close(fd);
+	if (n <= 0 || n == (ssize_t)sizeof(record_buf) - 1)
+		return -1;
+	record_buf[n] = '\0';
+	memset(r, 0, sizeof(*r));
+	r->pid = -1;
+	char *save = NULL;
+	char *line = strtok_r(record_buf, "\n", &save);
+	if (line == NULL || strcmp(line, RECORD_MAGIC) != 0)
+		return -1;
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+		char *val = strchr(line, ' ');
+		if (val == NULL)
+			return -1;
+		*val++ = '\0';
+		if (strcmp(line, "pid") == 0)
+			r->pid = strtol(val, NULL, 10);
+		else if (strcmp(line, "start") == 0)
+			r->start = strtoull(val, NULL, 10);
+		else if (strcmp(line, "pidns") == 0)
+			r->pidns = strcmp(val, "1") == 0;
+		else if (strcmp(line, "start-ok") == 0)
+			r->start_ok = strcmp(val, "1") == 0;
+		else if (strcmp(line, "delete-ok") == 0)
+			r->delete_ok = strcmp(val, "1") == 0;
+		else if (strcmp(line, "freezer") == 0)
+			r->freezer = val;
+		else if (strcmp(line, "cgroup") == 0) {
+			if (r->ncgroups == MAX_CGROUPS || val[0] != '/')
+				return -1;
+			r->cgroups[r->ncgroups++] = val;
+		}
+		/* Unknown keys are for newer fronts: ignored. */
+	}
+	return r->pid > 0 ? 0 : -1;
+}
+
+/* init_alive reports whether the recorded init still runs: the same start
+ * time (a recycled pid has another) and not a zombie. */
+static int init_alive(const struct record *r)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", r->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: fields count
+	 * from the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (p == NULL || p[1] != ' ')
+		return 0;
+	char state = p[2];
+	if (state == 'Z' || state == 'X')
+		return 0;
+	/* p+2 is field 3 (state); starttime is field 22. */
+	int field = 3;
+	for (p += 2; *p != '\0' && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (field != 22)
+		return 0;
+	return strtoull(p, NULL, 10) == r->start;
+}
+
+static int pidfd_open(long pid)
+{
+	return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+}
+
+/* cmd_start lets a created container's init go on: it opens the exec fifo
+ * the init blocks on and reads its byte, as the Go runtime's Start does.
+ * Returns only to hand off. */
+static void cmd_start(int dirfd)
+{
+	struct record r;
+	if (read_record(dirfd, &r) != 0 || !r.start_ok)
+		return;
+	int pidfd = pidfd_open(r.pid);
+	if (pidfd < 0)
+		return;
+	/* Checked after pidfd_open: the pidfd now names this very process. */
+	if (!init_alive(&r))
+		return;
+	int fifo = openat(dirfd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+	if (fifo < 0)
+		return; /* already started (or a race): the Go runtime says which */
+	for (;;) {
+		struct pollfd fds[2] = {{.fd = fifo, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (fds[0].revents & POLLIN) {
+			char c;
+			ssize_t n = read(fifo, &c, 1);
+			if (n == 1)
+				break;
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return;
+		}
+		/* The init died before it wrote its byte. */
+		if (fds[1].revents & POLLIN)
+			return;
+		/* A writer that closed without a byte: wait for the init alone. */
+		if (fds[0].revents & (POLLHUP | POLLERR) && !(fds[0].revents & POLLIN)) {
+			struct pollfd p = {.fd = pidfd, .events = POLLIN};
+			while (poll(&p, 1, -1) < 0 && errno == EINTR)
+				;
+			return;
+		}
+	}
+	if (unlinkat(dirfd, "exec.fifo", 0) != 0)
+		return;
+	exit(0);
+}
+
+/* write_file writes s to path; used to thaw a frozen cgroup. */
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* kill_init SIGKILLs a running init that is the init of its own pid
+ * namespace (so the kernel kills the rest of the container with it) and
+ * waits until it has exited. 0 on success. */
+static int kill_init(const struct record *r)
+{
+	if (!r->pidns)
+		return -1;
+	int pidfd = pidfd_open(r->pid);
+	if (pidfd < 0)
+		return -1;
+	if (!init_alive(r)) {
+		close(pidfd);
+		return 0;
+	}
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) != 0) {
+		close(pidfd);
+		return -1;
+	}
+	/* A task frozen by the v1 freezer acts on SIGKILL only once thawed. */
+	if (r->freezer != NULL) {
+		const char *thawed = strstr(r->freezer, "freezer.state") ? "THAWED" : "0";
+		if (write_file(r->freezer, thawed) != 0 && errno != ENOENT) {
+			close(pidfd);
+			return -1;
+		}
+	}
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	int n;
+	while ((n = poll(&p, 1, 10000)) < 0 && errno == EINTR)
+		;
+	close(pidfd);
+	return n == 1 ? 0 : -1;
+}
+
+/* remove_state removes the files of a state dir, state.json last, and
+ * then the dir. Until state.json goes the Go runtime can still finish the
+ * job: anything unexpected (a subdirectory) makes the front hand off
+ * before that. */
+static int remove_state(int rootfd, int dirfd, const char *id)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	struct dirent *e;
+	int ok = 1;
+	while (ok && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strcmp(e->d_name, "state.json") == 0)
+			continue;
+		if (unlinkat(dirfd, e->d_name, 0) != 0 && errno != ENOENT)
+			ok = 0;
+	}
+	closedir(d);
+	if (!ok)
+		return -1;
+	if (unlinkat(dirfd, "state.json", 0) != 0 && errno != ENOENT)
+		return -1;
+	return unlinkat(rootfd, id, AT_REMOVEDIR);
+}
+
+/* cmd_delete removes a stopped container: its cgroups, then its state.
+ * Returns only to hand off. */
+static void cmd_delete(int rootfd, int dirfd, const char *id, int force)
+{
+	struct record r;
+	if (read_record(dirfd, &r) != 0 || !r.delete_ok)
+		return;
+	if (init_alive(&r)) {
+		if (!force || kill_init(&r) != 0)
+			return;
+	}
+	/* rmdir succeeds only for an empty cgroup without children; anything
+	 * left (processes still exiting, nested cgroups) is the Go runtime's
+	 * job, which kills, waits and retries. */
+	for (int i = 0; i < r.ncgroups; i++)
+		if (rmdir(r.cgroups[i]) != 0 && errno != ENOENT)
+			return;
+	if (remove_state(rootfd, dirfd, id) != 0)
+		return;
+	exit(0);
+}
+
+/* valid_id is runtime.ValidateID: letters, digits and _+-., not . or .. */
+static int valid_id(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > 1024 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+		return 0;
+	for (const char *p = id; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '+' || c == '-' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* flag_value matches "-name", "--name" with "=value" or a value in the next
+ * argument; returns the value or NULL, advancing *i past what it used. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name)
+{
+	const char *a = argv[*i];
+	if (a[0] != '-')
+		return NULL;
+	a += a[1] == '-' ? 2 : 1;
+	size_t n = strlen(name);
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0' || *i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+static int is_flag(const char *a, const char *name)
+{
+	if (a[0] != '-')
+		return 0;
+	a += a[1] == '-' ? 2 : 1;
+	return strcmp(a, name) == 0;
+}
+
+int main(int argc, char **argv)
+{
+	g_argv = argv;
+	const char *root = NULL, *log = NULL;
+	int i = 1;
+	/* Global flags as the Go runtime parses them (Go's flag package);
+	 * anything else goes to it. */
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *v;
+		if ((v = flag_value(argc, argv, &i, "root")) != NULL)
+			root = v;
+		else if ((v = flag_value(argc, argv, &i, "log")) != NULL)
+			log = v;
+		else if ((v = flag_value(argc, argv, &i, "log-format")) != NULL) {
+			if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+				handoff();
+		} else if (is_flag(argv[i], "systemd-cgroup"))
+			; /* start and delete do not depend on the cgroup driver */
+		else
+			handoff();
+	}
+	if (i >= argc)
+		handoff();
+	const char *cmd = argv[i++];
+	int is_start = strcmp(cmd, "start") == 0, is_delete = strcmp(cmd, "delete") == 0;
+	if (!is_start && !is_delete)
+		handoff();
+	/* The command's flags may come before or after the id, as in runc. */
+	const char *id = NULL;
+	int force = 0;
+	for (; i < argc; i++) {
+		if (is_delete && (is_flag(argv[i], "force") || is_flag(argv[i], "f")))
+			force = 1;
+		else if (argv[i][0] == '-' || id != NULL)
+			handoff();
+		else
+			id = argv[i];
+	}
+	if (id == NULL || !valid_id(id))
+		handoff();
+
+	char rootbuf[PATH_MAX];
+	if (root == NULL) {
+		const char *xdg = getenv("XDG_RUNTIME_DIR");
+		if (geteuid() != 0 && xdg != NULL && xdg[0] != '\0') {
+			snprintf(rootbuf, sizeof(rootbuf), "%s/capsa-runtime", xdg);
+			root = rootbuf;
+		} else
+			root = "/run/capsa-runtime";
+	}
+	if (log != NULL) {
+		/* The Go runtime opens (and so creates) the log on every run. */
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0)
+			handoff();
+		close(fd);
+	}
+	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		handoff();
+	int dirfd = openat(rootfd, id, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dirfd < 0)
+		handoff();
+	if (is_start)
+		cmd_start(dirfd);
+	else
+		cmd_delete(rootfd, dirfd, id, force);
+	handoff();
+	return 1;
+}

@@ -1,0 +1,79 @@
+package runtime
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// fastpathFile is the record capsa-runtime's C front reads to start and
+// delete a container without starting the Go runtime
+// (cmd/capsa-runtime/front/front.c). It is derived data, rewritten with
+// state.json on every save; the front falls back to this Go runtime when
+// it is missing, unreadable or says no.
+const fastpathFile = "fastpath"
+
+// fastpathRecord formats the record: "key value" lines after a magic line.
+//   - pid, start: the init and its start time (/proc/PID/stat field 22)
+//   - pidns: the init is the init of its own pid namespace, so SIGKILL to it
+//     kills the whole container (delete --force)
+//   - start-ok: start only has to open the exec fifo (a process is set and
+//     there are no poststart hooks)
+//   - delete-ok: delete only has to remove the cgroup dirs and the state
+//     (no poststop hooks)
+//   - freezer: the file that thaws the container's cgroup
+//   - cgroup: each cgroup dir to remove, in order
+func (c *Container) fastpathRecord() []byte {
+	spec := c.Spec
+	var b strings.Builder
+	fmt.Fprintf(&b, "capsa-fastpath 1\npid %d\nstart %d\n", c.InitPid, c.InitStart)
+	pidns := false
+	if spec.Linux != nil {
+		pidns = slices.ContainsFunc(spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+			return ns.Type == specs.PIDNamespace && ns.Path == ""
+		})
+	}
+	hooks := spec.Hooks
+	if hooks == nil {
+		hooks = &specs.Hooks{}
+	}
+	startOK := spec.Process != nil && len(hooks.Poststart) == 0
+	deleteOK := len(hooks.Poststop) == 0
+	var dirs []string
+	freezer := ""
+	for ctrl, p := range c.CgroupPaths {
+		// A path the line format cannot carry leaves delete to Go.
+		if strings.ContainsAny(p, "\n\x00") || !filepath.IsAbs(p) {
+			deleteOK = false
+			continue
+		}
+		switch ctrl {
+		case "":
+			freezer = filepath.Join(p, "cgroup.freeze")
+		case "freezer":
+			freezer = filepath.Join(p, "freezer.state")
+		}
+		if !slices.Contains(dirs, p) {
+			dirs = append(dirs, p)
+		}
+	}
+	slices.Sort(dirs)
+	fmt.Fprintf(&b, "pidns %s\nstart-ok %s\ndelete-ok %s\n", bit(pidns), bit(startOK), bit(deleteOK))
+	if freezer != "" {
+		fmt.Fprintf(&b, "freezer %s\n", freezer)
+	}
+	for _, d := range dirs {
+		fmt.Fprintf(&b, "cgroup %s\n", d)
+	}
+	return []byte(b.String())
+}
+
+func bit(v bool) string {
+	if v {
+		return "1"
+	}
+	return "0"
+}
