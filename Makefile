@@ -34,7 +34,7 @@ $(BIN)/capsa-runtime: FORCE
 	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo \
 		-ldflags '$(RUNTIME_LDFLAGS) -linkmode external -extldflags "-static"' \
 		-o $(BIN)/capsa-runtime-nsenter ./cmd/capsa-runtime
-	$(FRONT_CC) -o $@ cmd/capsa-runtime/front/front.c
+	$(FRONT_CC) -o $@ cmd/capsa-runtime/front/front.c cmd/capsa-runtime/front/init.c
 
 FORCE:
 

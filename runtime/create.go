@@ -91,6 +91,8 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 		Spec:    spec,
 		dir:     dir,
 		seccomp: filter,
+		// Valid JSON: loadSpec decoded it.
+		specJSON: withoutSection(specJSON, conf.seccomp),
 	}
 	var cmd *exec.Cmd
 	var cg cgroups.Manager
@@ -144,7 +146,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	}
 
 	cfg := &initConfig{
-		Mode: modeCreate, ID: o.ID, Bundle: bundle, Rootfs: c.Rootfs, Spec: spec, SpecJSON: withoutSection(specJSON, conf.seccomp),
+		Mode: modeCreate, ID: o.ID, Bundle: bundle, Rootfs: c.Rootfs, Spec: spec, SpecJSON: c.specJSON,
 		Seccomp: filter, Process: nil, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1,
 	}
@@ -221,6 +223,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	}
 
 	resources := withDeviceRules(spec)
+	ss.cInit = planEligible(cfg, &ss) == ""
 	cg, err = cgroups.New(cgroups.Config{Path: spec.Linux.CgroupsPath, ID: o.ID, Systemd: o.Systemd, Resources: resources})
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
@@ -243,7 +246,16 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	}
 
 	pipe := newSyncPipe(parentPipe)
-	if err := pipe.sendConfig(cfg); err != nil {
+	if ss.cInit {
+		var plan []byte
+		if plan, err = buildPlan(cfg, pid); err != nil {
+			return nil, err
+		}
+		err = pipe.sendFrame(plan)
+	} else {
+		err = pipe.sendConfig(cfg)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("send config to container init: %w", err)
 	}
 	if cfg.Hooks {

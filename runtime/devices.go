@@ -30,19 +30,7 @@ var defaultDevices = []specs.LinuxDevice{
 // allowed, so host nodes are bind-mounted instead.
 func setupDev(root *os.File, cfg *initConfig) error {
 	inUserNS := hasNS(cfg.Spec, specs.UserNamespace)
-	devs := append([]specs.LinuxDevice{}, cfg.Spec.Linux.Devices...)
-	for _, d := range defaultDevices {
-		replaced := false
-		for _, s := range devs {
-			if path.Clean(s.Path) == d.Path {
-				replaced = true
-			}
-		}
-		if !replaced {
-			devs = append(devs, d)
-		}
-	}
-	for _, d := range devs {
+	for _, d := range containerDevices(cfg.Spec) {
 		if err := createDevice(root, d, inUserNS); err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
@@ -80,6 +68,24 @@ func setupDev(root *os.File, cfg *initConfig) error {
 		}
 	}
 	return nil
+}
+
+// containerDevices is the spec's devices and the default ones it does not
+// replace.
+func containerDevices(spec *specs.Spec) []specs.LinuxDevice {
+	devs := append([]specs.LinuxDevice{}, spec.Linux.Devices...)
+	for _, d := range defaultDevices {
+		replaced := false
+		for _, s := range devs {
+			if path.Clean(s.Path) == d.Path {
+				replaced = true
+			}
+		}
+		if !replaced {
+			devs = append(devs, d)
+		}
+	}
+	return devs
 }
 
 // replaceInDev removes whatever non-directory entry the image has at p and

@@ -105,14 +105,18 @@ const maxSeccompFrame = 1 << 20
 // seccomp filter as frames of a little-endian u32 length and the bytes,
 // then the rest of cfg as the first JSON message.
 func (p *syncPipe) sendConfig(cfg *initConfig) error {
-	var hdr []byte
 	for _, b := range [][]byte{cfg.SpecJSON, cfg.Seccomp} {
-		hdr = binary.LittleEndian.AppendUint32(hdr[:0], uint32(len(b)))
-		if _, err := p.f.Write(append(hdr, b...)); err != nil {
+		if err := p.sendFrame(b); err != nil {
 			return err
 		}
 	}
 	return p.send(cfg)
+}
+
+// sendFrame writes b as a frame: its length (u32, little-endian), then b.
+func (p *syncPipe) sendFrame(b []byte) error {
+	_, err := p.f.Write(append(binary.LittleEndian.AppendUint32(nil, uint32(len(b))), b...))
+	return err
 }
 
 // recvConfig is sendConfig's other side. The frames are read from the

@@ -80,6 +80,7 @@ func (c *Container) Update(upd *specs.LinuxResources) error {
 		return err
 	}
 	c.Spec.Linux.Resources = merged
+	c.specJSON = nil
 	return c.save()
 }
 

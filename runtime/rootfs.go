@@ -151,25 +151,11 @@ func makeParentPrivate(dir string) error {
 
 // mountPointOf finds the mount point under which dir lives.
 func mountPointOf(dir string) (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mi, err := readMountinfo()
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	best := "/"
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 64<<10), 1<<20)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
-			best = mp
-		}
-	}
-	return best, s.Err()
+	return mountPointIn(mi, dir), nil
 }
 
 func unescapeMountinfo(s string) string {
@@ -269,19 +255,11 @@ func applyPropagation(root *os.File, dest string, mo mountOptions) error {
 }
 
 func bindMount(root *os.File, bundle string, m specs.Mount, mo mountOptions) error {
-	src := m.Source
-	if !filepath.IsAbs(src) {
-		src = filepath.Join(bundle, src)
-	}
-	fi, err := os.Stat(src)
+	src, isFile, bflags, err := bindSource(bundle, m, mo)
 	if err != nil {
-		return fmt.Errorf("bind source: %w", err)
+		return err
 	}
-	bflags := uintptr(unix.MS_BIND)
-	if mo.recursive {
-		bflags |= unix.MS_REC
-	}
-	if err := mountAt(root, m.Destination, !fi.IsDir(), func(target string) error {
+	if err := mountAt(root, m.Destination, isFile, func(target string) error {
 		return unix.Mount(src, target, "", bflags, "")
 	}); err != nil {
 		return err
@@ -332,33 +310,11 @@ type cgroupMount struct {
 }
 
 func hostCgroupMounts() ([]cgroupMount, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mi, err := readMountinfo()
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var out []cgroupMount
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 64<<10), 1<<20)
-	for s.Scan() {
-		line := s.Text()
-		sep := strings.Index(line, " - ")
-		if sep < 0 {
-			continue
-		}
-		pre, post := strings.Fields(line[:sep]), strings.Fields(line[sep+3:])
-		if len(pre) < 5 || len(post) < 3 || (post[0] != "cgroup" && post[0] != "cgroup2") {
-			continue
-		}
-		var opts []string
-		for _, o := range strings.Split(post[2], ",") {
-			if o != "rw" && o != "ro" && !strings.HasPrefix(o, "relatime") && o != "nsdelegate" && o != "memory_recursiveprot" {
-				opts = append(opts, o)
-			}
-		}
-		out = append(out, cgroupMount{mountPoint: unescapeMountinfo(pre[4]), fstype: post[0], options: strings.Join(opts, ","), root: unescapeMountinfo(pre[3])})
-	}
-	return out, s.Err()
+	return cgroupMountsIn(mi), nil
 }
 
 // mountCgroups gives the container its cgroup hierarchies at m.Destination:

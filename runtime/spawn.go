@@ -138,6 +138,9 @@ type spawnSpec struct {
 	stdout *os.File
 	stderr *os.File
 	env    []string
+	// cInit runs the C init (the front binary next to this one, which
+	// reads a plan: runtime/plan.go) instead of this binary's Go init.
+	cInit bool
 }
 
 // spawn starts the sealed runtime copy as `init` with the given
@@ -146,8 +149,11 @@ type spawnSpec struct {
 // with its goroutine.
 func spawn(s spawnSpec) (*exec.Cmd, error) {
 	binary := protectedSelf
-	if s.userNS != "" || s.timeNS != "" {
+	switch {
+	case s.userNS != "" || s.timeNS != "":
 		binary = protectedNsenter
+	case s.cInit:
+		binary = func() (*os.File, error) { return protectedBinary(frontPath()) }
 	}
 	self, err := binary()
 	if err != nil {

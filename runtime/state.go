@@ -49,6 +49,11 @@ type Container struct {
 	cg  cgroups.Manager // found again from CgroupPaths on first use
 	// seccomp is the compiled filter, saved once as seccompFile.
 	seccomp []byte
+	// specJSON, when set, is Spec as JSON without its seccomp section
+	// (config.json's bytes at create), which save stores as it is:
+	// encoding the spec with reflection costs a create more than
+	// anything else it encodes. Whoever changes Spec clears it.
+	specJSON []byte
 }
 
 // Dir is the container's state directory.
@@ -120,12 +125,26 @@ func List(root string) ([]*Container, error) {
 // its compiled filter goes to a file of its own, written once at create,
 // which only exec reads.
 func (c *Container) save() error {
-	saved := *c
-	if c.Spec != nil && c.Spec.Linux != nil && c.Spec.Linux.Seccomp != nil {
-		spec, linux := *c.Spec, *c.Spec.Linux
-		linux.Seccomp = nil
-		spec.Linux = &linux
-		saved.Spec = &spec
+	var data []byte
+	var err error
+	if c.specJSON != nil {
+		saved := struct {
+			*Container
+			Spec json.RawMessage `json:"config"`
+		}{c, c.specJSON}
+		data, err = json.Marshal(&saved)
+	} else {
+		saved := *c
+		if c.Spec != nil && c.Spec.Linux != nil && c.Spec.Linux.Seccomp != nil {
+			spec, linux := *c.Spec, *c.Spec.Linux
+			linux.Seccomp = nil
+			spec.Linux = &linux
+			saved.Spec = &spec
+		}
+		data, err = json.Marshal(&saved)
+	}
+	if err != nil {
+		return err
 	}
 	if c.seccomp != nil {
 		path := filepath.Join(c.dir, seccompFile)
@@ -134,10 +153,6 @@ func (c *Container) save() error {
 				return err
 			}
 		}
-	}
-	data, err := json.Marshal(&saved)
-	if err != nil {
-		return err
 	}
 	if err := writeFileAtomic(filepath.Join(c.dir, fastpathFile), c.fastpathRecord(), 0o600); err != nil {
 		return err

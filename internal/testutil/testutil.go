@@ -76,7 +76,7 @@ func Binary(t testing.TB, name string) string {
 				{"CGO_ENABLED=0", "go", "build", "-o", r.path + "-go", "./cmd/" + name},
 				{"CGO_ENABLED=1", "go", "build", "-tags", "netgo,osusergo",
 					"-ldflags", "-linkmode external -extldflags -static", "-o", r.path + "-nsenter", "./cmd/" + name},
-				{"", "gcc", "-O2", "-static", "-Wall", "-Werror", "-o", r.path, "cmd/capsa-runtime/front/front.c"},
+				{"", "gcc", "-O2", "-static", "-Wall", "-Werror", "-o", r.path, "cmd/capsa-runtime/front/front.c", "cmd/capsa-runtime/front/init.c"},
 			}
 		}
 		for _, b := range builds {

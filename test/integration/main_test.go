@@ -22,6 +22,7 @@ type rt struct {
 	t    *testing.T
 	bin  string
 	root string
+	env  []string // added to the runtime's environment
 }
 
 func newRT(t *testing.T) *rt {
@@ -49,6 +50,7 @@ func (r *rt) run(args ...string) result {
 func (r *rt) runIn(stdin []byte, args ...string) result {
 	r.t.Helper()
 	cmd := exec.Command(r.bin, append([]string{"--root", r.root}, args...)...)
+	cmd.Env = append(os.Environ(), r.env...)
 	// Files, not pipes: a container started by create or run -d inherits
 	// the runtime's stdout and stderr, and a pipe would keep Wait waiting
 	// until the container exits.

@@ -10,6 +10,9 @@
  * init of its own pid namespace) — straight from a record the Go runtime
  * leaves in the state directory at create (runtime/fastpath.go writes it).
  *
+ * It is also the container's init when create can describe the init's work
+ * as a plan (init.c, runtime/plan.go).
+ *
  * Everything else, and every case the front is not sure about, is handed to
  * the Go runtime (capsa-runtime-go next to this binary) by execve with the
  * arguments unchanged: an unknown flag, a record that is missing or says no,
@@ -31,6 +34,8 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "front.h"
 
 #define GO_RUNTIME "capsa-runtime-go"
 #define RECORD "fastpath"
@@ -349,6 +354,10 @@ static int is_flag(const char *a, const char *name)
 int main(int argc, char **argv)
 {
 	g_argv = argv;
+	/* The container's init, started by capsa-runtime-go's create with a
+	 * plan (init.c). */
+	if (argc == 2 && strcmp(argv[1], "init") == 0 && getenv("_CAPSA_INITPIPE") != NULL)
+		return run_init();
 	const char *root = NULL, *log = NULL;
 	int i = 1;
 	/* Global flags as the Go runtime parses them (Go's flag package);
