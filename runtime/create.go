@@ -223,7 +223,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	}
 
 	resources := withDeviceRules(spec)
-	ss.cInit = planEligible(cfg, &ss) == ""
+	ss.cInit = useCInit(cfg, &ss)
 	cg, err = cgroups.New(cgroups.Config{Path: spec.Linux.CgroupsPath, ID: o.ID, Systemd: o.Systemd, Resources: resources})
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)

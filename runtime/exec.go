@@ -99,6 +99,7 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 	if !c.initAlive() {
 		return nil, fmt.Errorf("container %s is not running", c.ID)
 	}
+	ss.cInit = useCInit(cfg, &ss)
 	cmd, err := spawn(ss)
 	childPipe.Close()
 	if err != nil {
@@ -117,7 +118,16 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		}
 	}
 	pipe := newSyncPipe(parentPipe)
-	if err := pipe.sendConfig(cfg); err != nil {
+	if ss.cInit {
+		var plan []byte
+		if plan, err = buildExecPlan(cfg); err != nil {
+			return fail(err)
+		}
+		err = pipe.sendFrame(plan)
+	} else {
+		err = pipe.sendConfig(cfg)
+	}
+	if err != nil {
 		return fail(fmt.Errorf("send process to exec: %w", err))
 	}
 	// The pipe is close-on-exec in the child: EOF means the exec succeeded.

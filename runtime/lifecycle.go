@@ -14,6 +14,9 @@ import (
 // it at its log.
 var Warnf = func(format string, args ...any) {}
 
+// Debugf reports what the runtime decided (--debug).
+var Debugf = func(format string, args ...any) {}
+
 // Start lets a created container's init exec the container process, then
 // runs the poststart hooks.
 func (c *Container) Start() error {

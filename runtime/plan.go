@@ -60,6 +60,8 @@ const (
 	opProcCaps         = 29 // bounding, effective, permitted, inheritable, ambient, lastCap
 	opSeccomp          = 30 // compiled filter (seccomp.MarshalBinary)
 	opFinish           = 31 // drop privileges, report ready, wait for start, exec
+	opEnter            = 32 // root dir, mount namespace ("": none): enter a running container (exec)
+	opFinishExec       = 33 // drop privileges and exec (exec: no ready, no fifo)
 )
 
 const (
@@ -104,33 +106,39 @@ func bit01(v bool) string {
 // can): whatever needs more than a plan of syscalls stays with the Go init.
 func planEligible(cfg *initConfig, ss *spawnSpec) string {
 	spec := cfg.Spec
+	proc := spec.Process
+	if cfg.Mode == modeExec {
+		proc = cfg.Process
+	}
 	switch {
 	case os.Getenv(envForceGoInit) != "":
 		return envForceGoInit + " is set"
-	case cfg.Mode != modeCreate:
-		return "exec"
-	case spec.Process == nil:
+	case proc == nil:
 		return "no process"
-	case spec.Process.Terminal:
+	case proc.Terminal:
 		return "terminal"
-	case spec.Process.ApparmorProfile != "" || spec.Process.SelinuxLabel != "":
+	case proc.ApparmorProfile != "" || proc.SelinuxLabel != "":
 		return "LSM label"
-	case spec.Process.Scheduler != nil:
+	case proc.Scheduler != nil:
 		return "scheduler"
 	case ss.userNS != "" || ss.timeNS != "" || ss.cloneflags&unix.CLONE_NEWUSER != 0:
 		return "user or time namespace"
-	case cfg.NewTimeNS || cfg.MountNS != "":
-		return "time namespace or joined mount namespace"
-	case !hasNS(spec, specs.MountNamespace):
-		return "no mount namespace"
-	case spec.Hooks != nil && (len(spec.Hooks.CreateContainer) > 0 || len(spec.Hooks.StartContainer) > 0):
-		return "createContainer or startContainer hooks"
 	case spec.Linux.Personality != nil && spec.Linux.Personality.Domain != specs.PerLinux && spec.Linux.Personality.Domain != specs.PerLinux32:
 		return "unknown personality"
 	}
-	for _, m := range spec.Mounts {
-		if parseMountOptions(m.Options).copyUp {
-			return "tmpcopyup"
+	if cfg.Mode == modeCreate {
+		switch {
+		case cfg.NewTimeNS || cfg.MountNS != "":
+			return "time namespace or joined mount namespace"
+		case !hasNS(spec, specs.MountNamespace):
+			return "no mount namespace"
+		case spec.Hooks != nil && (len(spec.Hooks.CreateContainer) > 0 || len(spec.Hooks.StartContainer) > 0):
+			return "createContainer or startContainer hooks"
+		}
+		for _, m := range spec.Mounts {
+			if parseMountOptions(m.Options).copyUp {
+				return "tmpcopyup"
+			}
 		}
 	}
 	if len(cfg.Seccomp) > 0 {
@@ -149,6 +157,16 @@ func planEligible(cfg *initConfig, ss *spawnSpec) string {
 		unix.Close(fd)
 	}
 	return ""
+}
+
+// useCInit decides between the two inits and says which under --debug.
+func useCInit(cfg *initConfig, ss *spawnSpec) bool {
+	if why := planEligible(cfg, ss); why != "" {
+		Debugf("%s: Go init (%s)", cfg.Mode, why)
+		return false
+	}
+	Debugf("%s: C init", cfg.Mode)
+	return true
 }
 
 // frontPath is the C front installed next to this binary, which is also
@@ -214,7 +232,32 @@ func buildPlan(cfg *initConfig, pid int) ([]byte, error) {
 		p.op(opLabel, "join session keyring")
 		p.op(opKeyring, "_ses."+cfg.ID)
 	}
-	proc := spec.Process
+	if err := planProcess(p, cfg, spec.Process); err != nil {
+		return nil, err
+	}
+	p.op(opFinish)
+	return p.b, nil
+}
+
+// buildExecPlan is the plan of an exec'd process (Exec): enter the
+// container's mount namespace and root, then become the process.
+func buildExecPlan(cfg *initConfig) ([]byte, error) {
+	p := newPlan()
+	p.op(opLabel, "")
+	p.op(opEnter, "/proc/"+num(cfg.InitPid)+"/root", cfg.MountNS)
+	p.op(opSetsid)
+	if err := planProcess(p, cfg, cfg.Process); err != nil {
+		return nil, err
+	}
+	p.op(opFinishExec)
+	return p.b, nil
+}
+
+// planProcess is applyProcessLimits and prepareExec as a plan.
+func planProcess(p *plan, cfg *initConfig, proc *specs.Process) error {
+	spec := cfg.Spec
+	// The ops below word their errors themselves.
+	p.op(opLabel, "")
 	for _, r := range proc.Rlimits {
 		p.op(opRlimit, num(rlimitNames[r.Type]), unum(r.Soft), unum(r.Hard), r.Type)
 	}
@@ -235,7 +278,7 @@ func buildPlan(cfg *initConfig, pid int) ([]byte, error) {
 		p.op(opIOPriority, num(class<<13|io.Priority))
 	}
 	if len(proc.Args) == 0 {
-		return nil, fmt.Errorf("process.args is empty")
+		return fmt.Errorf("process.args is empty")
 	}
 	p.op(opProcArgs, proc.Args...)
 	p.op(opProcEnv, proc.Env...)
@@ -252,17 +295,16 @@ func buildPlan(cfg *initConfig, pid int) ([]byte, error) {
 		num(cfg.PreserveFds), num(cfg.FifoFd))
 	caps, err := parseCaps(proc.Capabilities)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if missing := caps.missing(); missing != "" {
-		return nil, fmt.Errorf("process.capabilities: the runtime itself does not hold %s on this host, so the container cannot be given them", missing)
+		return fmt.Errorf("process.capabilities: the runtime itself does not hold %s on this host, so the container cannot be given them", missing)
 	}
 	p.op(opProcCaps, unum(caps.bounding), unum(caps.effective), unum(caps.permitted), unum(caps.inheritable), unum(caps.ambient), num(lastCap()))
 	if len(cfg.Seccomp) > 0 {
 		p.op(opSeccomp, string(cfg.Seccomp))
 	}
-	p.op(opFinish)
-	return p.b, nil
+	return nil
 }
 
 // planRootfs is setupRootfs as a plan.

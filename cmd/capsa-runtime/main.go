@@ -87,6 +87,9 @@ func run(args []string) int {
 		return 1
 	}
 	capsart.Warnf = func(format string, a ...any) { logger.log("warning", fmt.Sprintf(format, a...)) }
+	if g.debug {
+		capsart.Debugf = func(format string, a ...any) { logger.log("debug", fmt.Sprintf(format, a...)) }
+	}
 	name, cmdArgs := rest[0], rest[1:]
 	cmd, ok := commands[name]
 	if !ok {

@@ -130,3 +130,40 @@ func TestCInitErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExecInitsAgree: a process exec'd into a container sees the same
+// under the C init and the Go init; --debug says which one ran.
+func TestExecInitsAgree(t *testing.T) {
+	r := newRT(t)
+	b := testutil.NewBundle(t, "sleep", "1000")
+	b.Spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 300, Hard: 400}}
+	b.Write(t)
+	r.ok("run", "-d", "--bundle", b.Dir, "it-exec-agree")
+	r.waitStatus("it-exec-agree", "running")
+	script := `id; pwd; echo $FOO; umask; grep -E '^(Cap|NoNewPrivs)' /proc/self/status; ulimit -n; ls -l /proc/self/fd | wc -l`
+	outputs := map[string]string{}
+	for _, init := range []string{"C", "Go"} {
+		rr := *r
+		if init == "Go" {
+			rr.env = []string{"CAPSA_RUNTIME_GO_INIT=1"}
+		}
+		log := t.TempDir() + "/log"
+		outputs[init] = rr.ok("--debug", "--log", log, "exec", "--user", "1000:1000", "--cwd", "/tmp", "--env", "FOO=bar",
+			"--cap", "CAP_KILL", "--no-new-privs", "it-exec-agree", "sh", "-c", script)
+		data, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "exec: "+init+" init") {
+			t.Fatalf("exec did not use the %s init; log:\n%s", init, data)
+		}
+		rr.fails("executable file not found in $PATH", "exec", "it-exec-agree", "nosuchcommand")
+	}
+	if outputs["C"] != outputs["Go"] {
+		t.Fatalf("the inits disagree:\n--- C init ---\n%s\n--- Go init ---\n%s", outputs["C"], outputs["Go"])
+	}
+	if !strings.Contains(outputs["C"], "uid=1000(user) gid=1000(user)") || !strings.Contains(outputs["C"], "bar\n") || !strings.Contains(outputs["C"], "NoNewPrivs:\t1") {
+		t.Fatalf("exec'd process output:\n%s", outputs["C"])
+	}
+	r.ok("delete", "--force", "it-exec-agree")
+}

@@ -80,6 +80,8 @@ enum {
 	OP_PROC_CAPS = 29,
 	OP_SECCOMP = 30,
 	OP_FINISH = 31,
+	OP_ENTER = 32,
+	OP_FINISH_EXEC = 33,
 };
 
 #define PLAN_MAGIC "CPLN1"
@@ -859,9 +861,11 @@ static void apply_caps(struct process *p)
 				fail(errno, "raise ambient capability %d", c);
 }
 
-/* finish is the end of runtime.containerInit: prepare the exec, drop
- * privileges, report ready, wait for start, exec. */
-static void __attribute__((noreturn)) finish(struct process *p)
+/* prepare is runtime.prepareExec and dropPrivileges: resolve the
+ * executable, complete the environment, then become the process but for
+ * the exec (cwd, umask, fds, seccomp without no_new_privs, bounding set,
+ * user, capabilities). Returns the path to exec. */
+static char *prepare(struct process *p)
 {
 	label = "";
 	char *exe = look_path(p);
@@ -906,7 +910,27 @@ static void __attribute__((noreturn)) finish(struct process *p)
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0)
 		fail(errno, "clear keepcaps");
 	apply_caps(p);
+	return exe;
+}
 
+/* exec_process is runtime.execProcess: no_new_privs and the seccomp filter
+ * as late as possible, then execve. */
+static void __attribute__((noreturn)) exec_process(struct process *p, char *exe)
+{
+	if (p->nnp) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+			fail(errno, "no_new_privs");
+		load_seccomp(p);
+	}
+	execve(exe, p->argv, p->env);
+	fail(errno, "exec %s", p->argv[0]);
+}
+
+/* finish is the end of runtime.containerInit: prepare, report ready, wait
+ * for start, exec. */
+static void __attribute__((noreturn)) finish(struct process *p)
+{
+	char *exe = prepare(p);
 	send_msg("ready", NULL);
 	close(pipe_fd);
 	pipe_fd = -1;
@@ -921,13 +945,31 @@ static void __attribute__((noreturn)) finish(struct process *p)
 		fail(errno, "write exec fifo");
 	close(fd);
 	close(host_proc);
-	if (p->nnp) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-			fail(errno, "no_new_privs");
-		load_seccomp(p);
+	exec_process(p, exe);
+}
+
+/* op_enter is the start of runtime.execInit: the container's mount
+ * namespace, then the init's root (they differ with --no-pivot). */
+static void op_enter(struct field *f)
+{
+	int root = open(f[0].s, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		fail(errno, "open container root");
+	if (f[1].len > 0) {
+		if (unshare(CLONE_FS) != 0)
+			fail(errno, "unshare fs");
+		int ns = open(f[1].s, O_RDONLY | O_CLOEXEC);
+		if (ns < 0)
+			fail(errno, "open namespace %s", f[1].s);
+		if (setns(ns, CLONE_NEWNS) != 0)
+			fail(errno, "join namespace %s", f[1].s);
+		close(ns);
 	}
-	execve(exe, p->argv, p->env);
-	fail(errno, "exec %s", p->argv[0]);
+	if (fchdir(root) != 0)
+		fail(errno, "enter container root");
+	close(root);
+	if (chroot(".") != 0)
+		fail(errno, "chroot into container root");
 }
 
 /* ---------- the plan ---------- */
@@ -939,7 +981,7 @@ static int nfields_for(int op)
 	case OP_MASK: case OP_HOSTNAME: case OP_DOMAINNAME: case OP_KEYRING: case OP_OOM_SCORE_ADJ:
 	case OP_PERSONALITY: case OP_IO_PRIORITY: case OP_SECCOMP:
 		return 1;
-	case OP_SYMLINK_IN: case OP_REPLACE_SYMLINK_IN: case OP_PIVOT:
+	case OP_SYMLINK_IN: case OP_REPLACE_SYMLINK_IN: case OP_PIVOT: case OP_ENTER:
 		return 2;
 	case OP_SYSCTL:
 		return 3;
@@ -953,7 +995,7 @@ static int nfields_for(int op)
 		return 6;
 	case OP_PROC_CREDS:
 		return 7;
-	case OP_ROOT_READONLY: case OP_SETSID: case OP_HOOKS: case OP_FINISH:
+	case OP_ROOT_READONLY: case OP_SETSID: case OP_HOOKS: case OP_FINISH: case OP_FINISH_EXEC:
 		return 0;
 	case OP_PROC_ARGS: case OP_PROC_ENV: case OP_PROC_GROUPS:
 		return -1; /* any */
@@ -1084,10 +1126,16 @@ static void run_op(int op, struct field *f, int n, struct process *p)
 	case OP_SECCOMP:
 		op_seccomp(p, f);
 		break;
+	case OP_ENTER:
+		op_enter(f);
+		break;
 	case OP_FINISH:
+	case OP_FINISH_EXEC:
 		if (p->argv == NULL || p->env == NULL || p->cwd == NULL)
 			fail(0, "malformed plan: no process");
-		finish(p);
+		if (op == OP_FINISH)
+			finish(p);
+		exec_process(p, prepare(p));
 	}
 }
 
