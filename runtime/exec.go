@@ -47,12 +47,8 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 	for i := 0; i < o.PreserveFds; i++ {
 		ss.files = append(ss.files, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
-	specJSON, err := json.Marshal(c.Spec)
-	if err != nil {
-		return nil, err
-	}
 	cfg := &initConfig{
-		Mode: modeExec, ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, Spec: c.Spec, SpecJSON: specJSON, Seccomp: filter, Process: p,
+		Mode: modeExec, ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, Spec: c.Spec, Seccomp: filter, Process: p,
 		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1, InitPid: c.InitPid,
 	}
 	parentPipe, childPipe, err := socketPair()
@@ -100,6 +96,13 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("container %s is not running", c.ID)
 	}
 	ss.cInit = useCInit(cfg, &ss)
+	if !ss.cInit {
+		// Only the Go init decodes the spec; the C init gets a plan.
+		if cfg.SpecJSON, err = json.Marshal(c.Spec); err != nil {
+			childPipe.Close()
+			return nil, err
+		}
+	}
 	cmd, err := spawn(ss)
 	childPipe.Close()
 	if err != nil {

@@ -38,7 +38,7 @@ func compiledSeccomp(root string, raw json.RawMessage) ([]byte, error) {
 		}
 	}
 	sc := new(specs.LinuxSeccomp)
-	if err := json.Unmarshal(raw, sc); err != nil {
+	if err := DecodeJSON(raw, sc); err != nil {
 		return nil, fmt.Errorf("linux.seccomp: %w", err)
 	}
 	f, err := seccomp.Compile(sc)

@@ -87,7 +87,7 @@ func Load(root, id string) (*Container, error) {
 		return nil, fmt.Errorf("read state of %s: %w", id, err)
 	}
 	c := &Container{dir: dir}
-	if err := json.Unmarshal(data, c); err != nil {
+	if err := DecodeJSON(data, c); err != nil {
 		return nil, fmt.Errorf("state of %s is corrupt: %w", id, err)
 	}
 	if c.Spec == nil {

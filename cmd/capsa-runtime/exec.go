@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -140,7 +139,7 @@ func execProcess(c *capsart.Container, file string, args []string) (*specs.Proce
 			return nil, fmt.Errorf("read --process: %w", err)
 		}
 		p := new(specs.Process)
-		if err := json.Unmarshal(data, p); err != nil {
+		if err := capsart.DecodeJSON(data, p); err != nil {
 			return nil, fmt.Errorf("parse --process %s: %w", file, err)
 		}
 		return p, nil
