@@ -47,6 +47,12 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	// The front ran this with GOMAXPROCS=1 (cmd/capsa-runtime/front): the
+	// runtime has read it; hooks and other children must not inherit it.
+	if os.Getenv("_CAPSA_GOMAXPROCS") != "" {
+		os.Unsetenv("GOMAXPROCS")
+		os.Unsetenv("_CAPSA_GOMAXPROCS")
+	}
 	if capsart.IsInit() {
 		capsart.Init() // never returns
 	}

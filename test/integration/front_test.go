@@ -77,7 +77,7 @@ func TestFrontHooksHandOff(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "hooks")
 	b := testutil.NewBundle(t, "true")
 	b.Spec.Hooks = &specs.Hooks{
-		Poststart: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo poststart >> " + out}}},
+		Poststart: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo poststart >> " + out + "; env > " + out + ".env"}}},
 		Poststop:  []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo poststop >> " + out}}},
 	}
 	b.Write(t)
@@ -90,5 +90,11 @@ func TestFrontHooksHandOff(t *testing.T) {
 	data, err := os.ReadFile(out)
 	if err != nil || strings.TrimSpace(string(data)) != "poststart\npoststop" {
 		t.Fatalf("hooks ran as %q (%v), want poststart then poststop", data, err)
+	}
+	// The front runs the Go runtime with GOMAXPROCS=1, which hooks must not
+	// inherit.
+	env, err := os.ReadFile(out + ".env")
+	if err != nil || strings.Contains(string(env), "GOMAXPROCS") {
+		t.Fatalf("hook environment (%v):\n%s", err, env)
 	}
 }

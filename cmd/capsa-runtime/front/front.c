@@ -64,6 +64,14 @@ static void handoff(void)
 	}
 	*slash = '\0';
 	snprintf(path, sizeof(path), "%s/" GO_RUNTIME, self);
+	/* One P: a runtime command is sequential, and each extra P costs the
+	 * Go runtime page faults and thread wake-ups at start. The Go runtime
+	 * removes both variables again (cmd/capsa-runtime/main.go), so that
+	 * hooks do not inherit them; a GOMAXPROCS the caller set is kept. */
+	if (getenv("GOMAXPROCS") == NULL) {
+		setenv("GOMAXPROCS", "1", 1);
+		setenv("_CAPSA_GOMAXPROCS", "1", 1);
+	}
 	execve(path, g_argv, environ);
 	fprintf(stderr, "capsa-runtime: run %s: %s\n", path, strerror(errno));
 	exit(1);
