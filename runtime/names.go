@@ -2,14 +2,11 @@ package runtime
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
-
-var idPattern = regexp.MustCompile(`^[\w+\-.]+$`)
 
 // ValidateID checks a container id the way runc does: letters, digits and
 // "_+-." only, and never "." or "..", so that an id can never name a path
@@ -21,10 +18,22 @@ func ValidateID(id string) error {
 	if len(id) > 1024 {
 		return fmt.Errorf("invalid container id %.32q…: longer than 1024 bytes", id)
 	}
-	if !idPattern.MatchString(id) || id == "." || id == ".." {
+	if !validIDChars(id) || id == "." || id == ".." {
 		return fmt.Errorf("invalid container id %q: only letters, digits and _+-. are allowed", id)
 	}
 	return nil
+}
+
+// validIDChars is the regexp ^[\w+\-.]+$ (letters, digits, "_+-."), as a
+// loop: regexp would be linked into the runtime for this alone.
+func validIDChars(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return id != ""
 }
 
 var signalNames = map[string]unix.Signal{
