@@ -30,8 +30,8 @@ func frontAlone(t *testing.T, r *rt) *rt {
 
 const handoffError = "capsa-runtime-go: No such file or directory"
 
-// TestFrontFastPath: start, delete and delete --force work in the C front
-// alone, and every case it must not decide (other commands, unknown
+// TestFrontFastPath: start, kill, delete and delete --force work in the C
+// front alone, and every case it must not decide (other commands, unknown
 // flags, hooks, a container in the wrong state) goes to the Go runtime.
 func TestFrontFastPath(t *testing.T) {
 	r := newRT(t)
@@ -57,9 +57,19 @@ func TestFrontFastPath(t *testing.T) {
 	b = testutil.NewBundle(t, "sh", "-c", "sleep 1000 & sleep 1000")
 	r.ok("run", "-d", "--bundle", b.Dir, "it-front-force")
 	r.waitStatus("it-front-force", "running")
-	front.fails(handoffError, "kill", "it-front-force", "KILL")
+	front.fails(handoffError, "kill", "--all", "it-front-force", "KILL")
+	front.fails(handoffError, "kill", "it-front-force", "RTMIN+1")
+	front.ok("kill", "it-front-force", "SIGWINCH") // ignored by sh: still running
 	front.ok("delete", "it-front-force", "--force")
 	r.fails("does not exist", "state", "it-front-force")
+
+	// kill signals the init; the pid namespace dies with it.
+	b = testutil.NewBundle(t, "sleep", "1000")
+	r.ok("run", "-d", "--bundle", b.Dir, "it-front-kill")
+	front.ok("kill", "it-front-kill", "kill")
+	r.waitStatus("it-front-kill", "stopped")
+	front.fails(handoffError, "kill", "it-front-kill", "9") // stopped: Go's error
+	front.ok("delete", "it-front-kill")
 
 	// A paused container: the front thaws it after the SIGKILL.
 	b = testutil.NewBundle(t, "sleep", "1000")

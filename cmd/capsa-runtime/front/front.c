@@ -5,9 +5,10 @@
  * start-up of the runtime binary several times (create, start, delete). A Go
  * program needs ~1 ms of CPU and ~2 MiB before main, and more for a large
  * binary; this front is a small static C program that does the two
- * operations which need no config.json — `start` of a created container and
- * `delete` of a stopped one (or `delete --force` of one whose init is the
- * init of its own pid namespace) — straight from a record the Go runtime
+ * operations which need no config.json — `start` of a created container,
+ * `kill` of a running one (not --all), `delete` of a stopped one (or
+ * `delete --force` of one whose init is the init of its own pid namespace)
+ * — straight from a record the Go runtime
  * leaves in the state directory at create (runtime/fastpath.go writes it).
  *
  * It is also the container's init when create can describe the init's work
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -318,6 +320,54 @@ static void cmd_delete(int rootfd, int dirfd, const char *id, int force)
 	exit(0);
 }
 
+/* parse_signal is runtime.ParseSignal for numbers and the usual names
+ * (with or without SIG, any case); 0 for anything else, such as RTMIN+n,
+ * which the Go runtime parses. */
+static int parse_signal(const char *s)
+{
+	static const struct {
+		const char *name;
+		int sig;
+	} names[] = {
+		{"ABRT", SIGABRT}, {"ALRM", SIGALRM}, {"BUS", SIGBUS},     {"CHLD", SIGCHLD},   {"CLD", SIGCHLD},
+		{"CONT", SIGCONT}, {"FPE", SIGFPE},   {"HUP", SIGHUP},     {"ILL", SIGILL},     {"INT", SIGINT},
+		{"IO", SIGIO},     {"IOT", SIGIOT},   {"KILL", SIGKILL},   {"PIPE", SIGPIPE},   {"POLL", SIGPOLL},
+		{"PROF", SIGPROF}, {"PWR", SIGPWR},   {"QUIT", SIGQUIT},   {"SEGV", SIGSEGV},   {"STKFLT", SIGSTKFLT},
+		{"STOP", SIGSTOP}, {"SYS", SIGSYS},   {"TERM", SIGTERM},   {"TRAP", SIGTRAP},   {"TSTP", SIGTSTP},
+		{"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"USR1", SIGUSR1},   {"USR2", SIGUSR2},
+		{"VTALRM", SIGVTALRM}, {"WINCH", SIGWINCH}, {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+	};
+	if (s[0] >= '0' && s[0] <= '9') {
+		char *end;
+		long n = strtol(s, &end, 10);
+		return *end == '\0' && n > 0 && n <= 64 ? (int)n : 0;
+	}
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(s, names[i].name) == 0)
+			return names[i].sig;
+	return 0;
+}
+
+/* cmd_kill signals a running container's init (not --all, which the Go
+ * runtime does through the cgroup). Returns only to hand off. */
+static void cmd_kill(int dirfd, int sig)
+{
+	struct record r;
+	if (read_record(dirfd, &r) != 0)
+		return;
+	int pidfd = pidfd_open(r.pid);
+	if (pidfd < 0)
+		return;
+	/* Checked after pidfd_open, so the signal cannot reach a recycled pid. */
+	if (!init_alive(&r))
+		return;
+	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) != 0)
+		return;
+	exit(0);
+}
+
 /* valid_id is runtime.ValidateID: letters, digits and _+-., not . or .. */
 static int valid_id(const char *id)
 {
@@ -387,21 +437,29 @@ int main(int argc, char **argv)
 	if (i >= argc)
 		handoff();
 	const char *cmd = argv[i++];
-	int is_start = strcmp(cmd, "start") == 0, is_delete = strcmp(cmd, "delete") == 0;
-	if (!is_start && !is_delete)
+	int is_start = strcmp(cmd, "start") == 0, is_delete = strcmp(cmd, "delete") == 0,
+	    is_kill = strcmp(cmd, "kill") == 0;
+	if (!is_start && !is_delete && !is_kill)
 		handoff();
 	/* The command's flags may come before or after the id, as in runc. */
-	const char *id = NULL;
+	const char *id = NULL, *signame = NULL;
 	int force = 0;
 	for (; i < argc; i++) {
 		if (is_delete && (is_flag(argv[i], "force") || is_flag(argv[i], "f")))
 			force = 1;
-		else if (argv[i][0] == '-' || id != NULL)
+		else if (argv[i][0] == '-')
 			handoff();
-		else
+		else if (id == NULL)
 			id = argv[i];
+		else if (is_kill && signame == NULL)
+			signame = argv[i];
+		else
+			handoff();
 	}
 	if (id == NULL || !valid_id(id))
+		handoff();
+	int sig = SIGTERM;
+	if (signame != NULL && (sig = parse_signal(signame)) == 0)
 		handoff();
 
 	char rootbuf[PATH_MAX];
@@ -428,6 +486,8 @@ int main(int argc, char **argv)
 		handoff();
 	if (is_start)
 		cmd_start(dirfd);
+	else if (is_kill)
+		cmd_kill(dirfd, sig);
 	else
 		cmd_delete(rootfd, dirfd, id, force);
 	handoff();
