@@ -12,7 +12,7 @@ VM_TEST_PKGS ?= ./runtime/cgroups ./test/integration
 # and the lifecycle, bad-input, security and user-namespace ones. Left out:
 # TestRuntimeDependencies (needs the go tool), TestCgroupPlacement and
 # TestPauseResumeUpdateEvents (v1 paths), the seccomp tests (need gcc).
-VM_RUN_test_integration ?= ^(TestCgroups.*|TestRunEchoAndExitCode|TestLifecycle|TestDeleteForceRunning|TestExec|TestProcessSettings|TestHostnameAndNamespaces|TestTmpcopyup|TestBadInput|TestDuplicateIDAndStoppedStart|TestHooks|TestSpecAndFeatures|TestPreserveFds|TestNoRuntimeFdsReachContainer|TestRuntimeBinaryNotWritableFromContainer|TestMountDestinationSymlinkStaysInRoot|TestDevSymlinkTricksRefused|TestUserNamespaceExecAndJoin|TestFrontFastPath|TestFrontHooksHandOff|TestInitsAgree|TestCInitErrors|TestExecInitsAgree)$$
+VM_RUN_test_integration ?= ^(TestCgroups.*|TestRunEchoAndExitCode|TestLifecycle|TestDeleteForceRunning|TestExec|TestProcessSettings|TestHostnameAndNamespaces|TestTmpcopyup|TestBadInput|TestDuplicateIDAndStoppedStart|TestHooks|TestSpecAndFeatures|TestPreserveFds|TestNoRuntimeFdsReachContainer|TestRuntimeBinaryNotWritableFromContainer|TestMountDestinationSymlinkStaysInRoot|TestDevSymlinkTricksRefused|TestUserNamespaceExecAndJoin|TestFrontFastPath|TestFrontHooksHandOff|TestInitsAgree|TestCInitErrors|TestExecInitsAgree|TestPasswdFIFO)$$
 # Seconds before the VM is killed and the target fails.
 VM_TIMEOUT ?= 900
 

@@ -226,12 +226,18 @@ func executable(p string) error {
 	return nil
 }
 
+// homeDir is the user's home from the container's /etc/passwd, else "/".
+// The image decides what that file is: a FIFO must not block the init, so
+// only a regular file is read.
 func homeDir(uid uint32) string {
-	f, err := os.Open("/etc/passwd")
+	f, err := os.OpenFile("/etc/passwd", os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return "/"
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "/"
+	}
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		fields := strings.Split(s.Text(), ":")

@@ -5,8 +5,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/capsa-project/capsa/internal/testutil"
 )
@@ -113,6 +115,9 @@ func TestCInitErrors(t *testing.T) {
 		{"fs", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "nosuchfs", Source: "none"})
 		}, "(none on /x): no such device"},
+		{"longpath", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/" + strings.Repeat("d/", 1500) + "x", Type: "nosuchfs", Source: "none"})
+		}, "no such device"},
 		{"sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.nosuch.key": "1"} }, "linux.sysctl net.nosuch.key: no such file or directory"},
 		{"cwd", func(s *specs.Spec) { s.Process.Cwd = "/nonexistent" }, "set in config.json: no such file or directory"},
 		{"exe", func(s *specs.Spec) { s.Process.Args = []string{"nosuchcommand"} }, "nosuchcommand\\\": executable file not found in $PATH"},
@@ -166,4 +171,36 @@ func TestExecInitsAgree(t *testing.T) {
 		t.Fatalf("exec'd process output:\n%s", outputs["C"])
 	}
 	r.ok("delete", "--force", "it-exec-agree")
+}
+
+// TestPasswdFIFO: an image whose /etc/passwd is a FIFO cannot make either
+// init hang while it looks up HOME; the process gets HOME=/.
+func TestPasswdFIFO(t *testing.T) {
+	r := newRT(t)
+	for _, env := range [][]string{nil, {"CAPSA_RUNTIME_GO_INIT=1"}} {
+		b := testutil.NewBundle(t, "sh", "-c", "echo home=$HOME")
+		passwd := b.Rootfs() + "/etc/passwd"
+		if err := os.Remove(passwd); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mkfifo(passwd, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rr := *r
+		rr.env = env
+		done := make(chan result, 1)
+		go func() { done <- rr.run("run", "--bundle", b.Dir, "it-passwd-fifo") }()
+		select {
+		case res := <-done:
+			if res.code != 0 || res.stdout != "home=/\n" {
+				t.Fatalf("env %v: exit %d, stdout %q, stderr %q", env, res.code, res.stdout, res.stderr)
+			}
+		case <-time.After(2 * time.Minute):
+			// Unblock the init so that cleanup can remove the container.
+			if f, err := os.OpenFile(passwd, os.O_WRONLY|unix.O_NONBLOCK, 0); err == nil {
+				f.Close()
+			}
+			t.Fatalf("env %v: run hangs on an /etc/passwd FIFO", env)
+		}
+	}
 }

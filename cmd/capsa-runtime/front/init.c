@@ -159,11 +159,10 @@ static void __attribute__((noreturn)) fail(int e, const char *fmt, ...)
 		vsnprintf(what, sizeof(what), fmt, ap);
 		va_end(ap);
 	}
-	int n = snprintf(msg, sizeof(msg), "%s", label);
-	if (what[0] != '\0')
-		n += snprintf(msg + n, sizeof(msg) - (size_t)n, "%s%s", n > 0 ? ": " : "", what);
-	if (e != 0)
-		snprintf(msg + n, sizeof(msg) - (size_t)n, "%s%s", n > 0 ? ": " : "", errtext(e));
+	/* Each part is cut to fit: a label can quote a long path from the
+	 * config. */
+	snprintf(msg, sizeof(msg), "%.2048s%s%s%s%s", label, label[0] && what[0] ? ": " : "", what,
+		 (label[0] || what[0]) && e != 0 ? ": " : "", e != 0 ? errtext(e) : "");
 	if (pipe_fd >= 0)
 		send_msg("error", msg);
 	else {
@@ -332,8 +331,12 @@ static int ensure_in_root(const char *p, int is_file)
 	int parent = mkdir_all_in_root(dir[0] ? dir : "/", 0);
 	if (parent < 0)
 		return -1;
-	char name[NAME_MAX + 1];
-	snprintf(name, sizeof(name), "%s", clean + (base - dir));
+	const char *name = clean + (base - dir);
+	if (strlen(name) > NAME_MAX) {
+		close(parent);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	int f = openat(parent, name, O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_WRONLY, 0644);
 	int e = errno;
 	close(parent);
@@ -382,6 +385,8 @@ static int replace_in_dev(const char *p, char *name, size_t size)
 	strcpy(dir, clean);
 	char *base = strrchr(dir, '/');
 	*base = '\0';
+	if (strlen(base + 1) >= size)
+		fail(ENAMETOOLONG, "%s", p);
 	snprintf(name, size, "%s", base + 1);
 	int d = mkdir_all_in_root(dir[0] ? dir : "/", 0);
 	if (d < 0)
@@ -793,8 +798,9 @@ static char *look_path(struct process *p)
 	const char *path = env_get(p->env, "PATH");
 	if (path == NULL)
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	char dirs[8192];
-	snprintf(dirs, sizeof(dirs), "%s", path);
+	char *dirs = strdup(path);
+	if (dirs == NULL)
+		fail(ENOMEM, NULL);
 	char *start = dirs;
 	/* strsep keeps empty elements, which mean ".". */
 	for (char *dir; (dir = strsep(&start, ":")) != NULL;) {
@@ -810,13 +816,28 @@ static char *look_path(struct process *p)
 static const char *home_dir(uid_t uid)
 {
 	static char home[PATH_MAX];
-	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+	/* The image decides what /etc/passwd is: a FIFO must not block the
+	 * init, so only a regular file is read. */
+	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return "/";
-	static char buf[1 << 16];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20)) {
+		close(fd);
+		return "/";
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	size_t n = 0;
+	while (buf != NULL && n < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
 	close(fd);
-	if (n <= 0)
+	if (buf == NULL || n == 0)
 		return "/";
 	buf[n] = '\0';
 	char want[16];
