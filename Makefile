@@ -27,7 +27,7 @@ build: $(BIN)/capsa-runtime
 # only when a user or time namespace must be joined (docs/nsenter.md).
 #
 # What users run as capsa-runtime is its C front (cmd/capsa-runtime/front):
-# it does `start`, `kill` and the plain `delete` without starting the Go runtime and
+# it does `state`, `start`, `kill` and the plain `delete` without the Go runtime and
 # hands everything else to capsa-runtime-go, installed next to it.
 $(BIN)/capsa-runtime: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(RUNTIME_LDFLAGS)' -o $(BIN)/capsa-runtime-go ./cmd/capsa-runtime

@@ -1,10 +1,13 @@
 package runtime
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -15,6 +18,58 @@ import (
 // state.json on every save; the front falls back to this Go runtime when
 // it is missing, unreadable or says no.
 const fastpathFile = "fastpath"
+
+// stateFmtFile is what `state` prints, with the two parts that change
+// marked: the C front fills them in (the pid and the status it derives as
+// Status does). The markers are control bytes, which JSON never holds raw.
+const stateFmtFile = "state.fmt"
+
+// StateDoc is what `state` and `list --format json` print (runc's shape).
+type StateDoc struct {
+	OCIVersion  string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Owner       string            `json:"owner"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// StateDoc is the container's state as `state` prints it.
+func (c *Container) StateDoc() StateDoc {
+	st := c.OCIState()
+	return StateDoc{
+		OCIVersion: st.Version, ID: c.ID, Pid: st.Pid, Status: string(st.Status), Bundle: c.Bundle,
+		Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner(), Annotations: st.Annotations,
+	}
+}
+
+// stateFmt is StateDoc, indented as `state` prints it, with "\x01P" for the
+// pid and "\x01S" for the status.
+func (c *Container) stateFmt() ([]byte, error) {
+	const pidMark, statusMark = -424242, "@capsa-status@"
+	doc := StateDoc{
+		OCIVersion: specs.Version, ID: c.ID, Pid: pidMark, Status: statusMark, Bundle: c.Bundle,
+		Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner(),
+	}
+	if c.Spec != nil {
+		doc.Annotations = c.Spec.Annotations
+	}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// The first occurrences are the fields themselves: they come before
+	// the annotations, and the id holds no quotes.
+	out = bytes.Replace(out, []byte(`"pid": -424242`), []byte("\"pid\": \x01P"), 1)
+	out = bytes.Replace(out, []byte(`"status": "`+statusMark+`"`), []byte("\"status\": \"\x01S\""), 1)
+	if bytes.Count(out, []byte{1}) != 2 {
+		return nil, fmt.Errorf("state format: markers not found")
+	}
+	return append(out, '\n'), nil
+}
 
 // fastpathRecord formats the record: "key value" lines after a magic line.
 //   - pid, start: the init and its start time (/proc/PID/stat field 22)

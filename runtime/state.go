@@ -157,6 +157,12 @@ func (c *Container) save() error {
 	if err := writeFileAtomic(filepath.Join(c.dir, fastpathFile), c.fastpathRecord(), 0o600); err != nil {
 		return err
 	}
+	// The C front prints it for `state`; without it the Go runtime does.
+	if f, err := c.stateFmt(); err == nil {
+		if err := writeFileAtomic(filepath.Join(c.dir, stateFmtFile), f, 0o600); err != nil {
+			return err
+		}
+	}
 	return writeFileAtomic(filepath.Join(c.dir, stateFile), data, 0o600)
 }
 

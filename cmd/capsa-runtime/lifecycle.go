@@ -89,7 +89,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				out, err := json.MarshalIndent(stateOf(c), "", "  ")
+				out, err := json.MarshalIndent(c.StateDoc(), "", "  ")
 				if err != nil {
 					return err
 				}
@@ -252,27 +252,6 @@ func waitForwarding(p *os.Process, forward func(syscall.Signal)) int {
 	}
 }
 
-// stateJSON is what `state` and `list --format json` print (runc's shape).
-type stateJSON struct {
-	OCIVersion  string            `json:"ociVersion"`
-	ID          string            `json:"id"`
-	Pid         int               `json:"pid"`
-	Status      string            `json:"status"`
-	Bundle      string            `json:"bundle"`
-	Rootfs      string            `json:"rootfs"`
-	Created     time.Time         `json:"created"`
-	Owner       string            `json:"owner"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-func stateOf(c *capsart.Container) stateJSON {
-	st := c.OCIState()
-	return stateJSON{
-		OCIVersion: st.Version, ID: c.ID, Pid: st.Pid, Status: string(st.Status), Bundle: c.Bundle,
-		Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner(), Annotations: st.Annotations,
-	}
-}
-
 func printList(cs []*capsart.Container, format string, quiet bool) error {
 	if quiet {
 		for _, c := range cs {
@@ -282,16 +261,16 @@ func printList(cs []*capsart.Container, format string, quiet bool) error {
 	}
 	switch format {
 	case "json":
-		out := make([]stateJSON, 0, len(cs))
+		out := make([]capsart.StateDoc, 0, len(cs))
 		for _, c := range cs {
-			out = append(out, stateOf(c))
+			out = append(out, c.StateDoc())
 		}
 		return json.NewEncoder(os.Stdout).Encode(out)
 	case "table":
 		w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
 		fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
 		for _, c := range cs {
-			s := stateOf(c)
+			s := c.StateDoc()
 			fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle, s.Created.Format(time.RFC3339Nano), s.Owner)
 		}
 		return w.Flush()

@@ -40,13 +40,36 @@ func TestFrontFastPath(t *testing.T) {
 	front.fails(handoffError, "--debug", "start", "it-front")
 	front.fails(handoffError, "start", "it-front") // no such container
 
-	// start and delete of a container that ran to its end.
-	b := testutil.NewBundle(t, "true")
+	// state, start and delete of a container that ran to its end; state's
+	// output is the Go runtime's, byte for byte, in every status, with
+	// annotations that look like the front's markers.
+	b := testutil.NewBundle(t, "sleep", "1000")
+	b.Spec.Annotations = map[string]string{"a": `"pid": -424242`, "status": "@capsa-status@", "q": "\"<&>\u0001"}
+	b.Write(t)
+	sameState := func(id, status string) {
+		t.Helper()
+		out := front.ok("state", id)
+		if want := r.ok("state", id); out != want {
+			t.Fatalf("front's state:\n%s\nGo runtime's:\n%s", out, want)
+		}
+		if !strings.Contains(out, `"status": "`+status+`"`) {
+			t.Fatalf("state is not %s:\n%s", status, out)
+		}
+	}
+	goState := &rt{t: t, bin: filepath.Join(filepath.Dir(r.bin), "capsa-runtime-go"), root: r.root}
+	r = goState // the reference: the Go runtime itself
 	r.ok("create", "--bundle", b.Dir, "it-front")
+	sameState("it-front", "created")
 	front.fails(handoffError, "delete", "it-front") // created, not stopped: Go's error
 	front.ok("--log", filepath.Join(t.TempDir(), "log"), "--log-format", "json", "start", "it-front")
 	front.fails(handoffError, "start", "it-front") // the fifo is gone: Go says why
+	sameState("it-front", "running")
+	r.ok("pause", "it-front")
+	sameState("it-front", "paused")
+	r.ok("resume", "it-front")
+	front.ok("kill", "it-front", "KILL")
 	r.waitStatus("it-front", "stopped")
+	sameState("it-front", "stopped")
 	front.ok("delete", "it-front")
 	if _, err := os.Stat(filepath.Join(r.root, "it-front")); !os.IsNotExist(err) {
 		t.Fatalf("state dir left after the front's delete: %v", err)

@@ -5,8 +5,8 @@
  * start-up of the runtime binary several times (create, start, delete). A Go
  * program needs ~1 ms of CPU and ~2 MiB before main, and more for a large
  * binary; this front is a small static C program that does the two
- * operations which need no config.json — `start` of a created container,
- * `kill` of a running one (not --all), `delete` of a stopped one (or
+ * operations which need no config.json — `state`, `start` of a created
+ * container, `kill` of a running one (not --all), `delete` of a stopped one (or
  * `delete --force` of one whose init is the init of its own pid namespace)
  * — straight from a record the Go runtime
  * leaves in the state directory at create (runtime/fastpath.go writes it).
@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -368,6 +369,82 @@ static void cmd_kill(int dirfd, int sig)
 	exit(0);
 }
 
+/* read_small reads a file of the state dir (at most max bytes) into a
+ * NUL-terminated buffer; NULL on any error. */
+static char *read_small(int dirfd, const char *name, size_t max, size_t *len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	char *buf = NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= max &&
+	    (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+		ssize_t n = read(fd, buf, (size_t)st.st_size);
+		if (n != st.st_size) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}
+	}
+	close(fd);
+	return buf;
+}
+
+/* cmd_state prints what `state` prints (runtime.StateDoc), from the
+ * state.fmt the Go runtime wrote, with the pid and status derived as
+ * runtime.Container.Status does: stopped when the init is gone, created
+ * while the exec fifo exists, paused when the freezer says so. Returns
+ * only to hand off. */
+static void cmd_state(int dirfd)
+{
+	struct record r;
+	size_t len;
+	if (read_record(dirfd, &r) != 0)
+		return;
+	char *fmt = read_small(dirfd, "state.fmt", 1 << 20, &len);
+	if (fmt == NULL)
+		return;
+	const char *status = "running";
+	long pid = r.pid;
+	struct stat st;
+	if (!init_alive(&r)) {
+		status = "stopped";
+		pid = 0;
+	} else if (fstatat(dirfd, "exec.fifo", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		status = "created";
+	} else if (r.freezer != NULL) {
+		char buf[32];
+		int fd = open(r.freezer, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (n > 0) {
+				while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+					n--;
+				buf[n] = '\0';
+				if (strcmp(buf, strstr(r.freezer, "freezer.state") ? "FROZEN" : "1") == 0)
+					status = "paused";
+			}
+		}
+	}
+	/* Exactly one pid and one status marker, or the file is not ours. */
+	char *p = memchr(fmt, 1, len), *q = p ? memchr(p + 1, 1, len - (size_t)(p + 1 - fmt)) : NULL;
+	if (p == NULL || q == NULL || p[1] != 'P' || q[1] != 'S' || memchr(q + 1, 1, len - (size_t)(q + 1 - fmt)) != NULL)
+		return;
+	char out[64];
+	int n = snprintf(out, sizeof(out), "%ld", pid);
+	FILE *o = stdout;
+	if (fwrite(fmt, 1, (size_t)(p - fmt), o) != (size_t)(p - fmt) || fwrite(out, 1, (size_t)n, o) != (size_t)n ||
+	    fwrite(p + 2, 1, (size_t)(q - p - 2), o) != (size_t)(q - p - 2) ||
+	    fputs(status, o) == EOF || fwrite(q + 2, 1, len - (size_t)(q + 2 - fmt), o) != len - (size_t)(q + 2 - fmt) ||
+	    fflush(o) != 0)
+		exit(1); /* stdout is gone: nothing else to tell */
+	exit(0);
+}
+
 /* valid_id is runtime.ValidateID: letters, digits and _+-., not . or .. */
 static int valid_id(const char *id)
 {
@@ -438,8 +515,8 @@ int main(int argc, char **argv)
 		handoff();
 	const char *cmd = argv[i++];
 	int is_start = strcmp(cmd, "start") == 0, is_delete = strcmp(cmd, "delete") == 0,
-	    is_kill = strcmp(cmd, "kill") == 0;
-	if (!is_start && !is_delete && !is_kill)
+	    is_kill = strcmp(cmd, "kill") == 0, is_state = strcmp(cmd, "state") == 0;
+	if (!is_start && !is_delete && !is_kill && !is_state)
 		handoff();
 	/* The command's flags may come before or after the id, as in runc. */
 	const char *id = NULL, *signame = NULL;
@@ -486,6 +563,8 @@ int main(int argc, char **argv)
 		handoff();
 	if (is_start)
 		cmd_start(dirfd);
+	else if (is_state)
+		cmd_state(dirfd);
 	else if (is_kill)
 		cmd_kill(dirfd, sig);
 	else
