@@ -507,7 +507,7 @@ int main(int argc, char **argv)
 			if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
 				handoff();
 		} else if (is_flag(argv[i], "systemd-cgroup"))
-			; /* start and delete do not depend on the cgroup driver */
+			; /* state, start, kill and delete do not depend on the cgroup driver */
 		else
 			handoff();
 	}
