@@ -102,3 +102,13 @@ func (c *Container) OOM(ctx context.Context) (<-chan string, error) {
 	}
 	return m.OOM(ctx)
 }
+
+// OOMCount is the number of OOM kills the kernel counted for the
+// container's cgroup so far.
+func (c *Container) OOMCount() (uint64, error) {
+	m, err := c.cgroupOf()
+	if err != nil {
+		return 0, err
+	}
+	return m.OOMCount()
+}

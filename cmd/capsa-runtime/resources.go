@@ -98,6 +98,11 @@ func events(c *capsart.Container, once bool, interval time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// The kernel's count, against which the events printed are checked
+	// when the container stops: an OOM kill that ended it may not have
+	// come through the channel yet.
+	base, baseErr := c.OOMCount()
+	var printed uint64
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	if err := printStats(); err != nil {
@@ -113,8 +118,16 @@ func events(c *capsart.Container, once bool, interval time.Duration) error {
 			if err := enc.Encode(event{Type: "oom", ID: c.ID}); err != nil {
 				return err
 			}
+			printed++
 		case <-tick.C:
 			if c.Status() == capsart.StatusStopped {
+				if n, err := c.OOMCount(); err == nil && baseErr == nil {
+					for ; base+printed < n; printed++ {
+						if err := enc.Encode(event{Type: "oom", ID: c.ID}); err != nil {
+							return err
+						}
+					}
+				}
 				return nil
 			}
 			if err := printStats(); err != nil {

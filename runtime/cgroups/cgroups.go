@@ -62,6 +62,10 @@ type Manager interface {
 	// cgroup's limit and the OOM killer runs (or would run). The channel is
 	// closed when ctx is done or the cgroup is removed.
 	OOM(ctx context.Context) (<-chan string, error)
+	// OOMCount is the number of OOM kills the kernel counted for the
+	// cgroup so far: what an OOM channel delivers may lag behind it when
+	// the container has just died of one.
+	OOMCount() (uint64, error)
 }
 
 // ErrNotSupported marks a requested resource that this host's cgroup

@@ -55,6 +55,9 @@ func TestMemoryLimitOOMKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n, err := m.OOMCount(); err != nil || n != 0 {
+		t.Fatalf("OOMCount of a new cgroup = %d, %v; want 0", n, err)
+	}
 	p := startGated(t, `x=$(head -c 1048576 /dev/zero | tr '\0' a); s=; while :; do s="$s$x"; done`)
 	if err := m.Apply(p.pid()); err != nil {
 		t.Fatal(err)
@@ -81,6 +84,9 @@ func TestMemoryLimitOOMKill(t *testing.T) {
 	ws := ee.Sys().(syscall.WaitStatus)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("hog ended with %v, want SIGKILL from the OOM killer; output %q", ws, p.out.String())
+	}
+	if n, err := m.OOMCount(); err != nil || n < 1 {
+		t.Fatalf("OOMCount after the kill = %d, %v; want at least 1", n, err)
 	}
 	s, err := m.Stats()
 	if err != nil {
@@ -271,8 +277,13 @@ func TestFreezeStopsCPU(t *testing.T) {
 	if st, err := m.State(); err != nil || st != cgroups.Frozen {
 		t.Fatalf("State() = %v, %v; want FROZEN", st, err)
 	}
-	frozenAt := cpuUsage(t, m)
+	// The last slice the loop ran before it froze can reach cpu.stat a
+	// moment after the freeze (a slow VM showed 3.5 ms): the baseline is
+	// taken once the control loop has run on for a while.
 	c0 := cpuUsage(t, ctl)
+	testutil.Eventually(t, "the control loop to use 50ms of CPU", func() bool { return cpuUsage(t, ctl)-c0 > 50e6 })
+	frozenAt := cpuUsage(t, m)
+	c0 = cpuUsage(t, ctl)
 	testutil.Eventually(t, "the control loop to use 300ms of CPU", func() bool { return cpuUsage(t, ctl)-c0 > 300e6 })
 	if got := cpuUsage(t, m); got != frozenAt {
 		t.Fatalf("frozen cgroup used %d ns of CPU while frozen", got-frozenAt)

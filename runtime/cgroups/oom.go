@@ -65,6 +65,30 @@ func (m *v1Manager) OOM(ctx context.Context) (<-chan string, error) {
 	return ch, nil
 }
 
+// OOMCount implements Manager for v1: memory.oom_control's oom_kill.
+func (m *v1Manager) OOMCount() (uint64, error) {
+	d, ok := m.paths["memory"]
+	if !ok {
+		return 0, fmt.Errorf("cgroups: the memory controller is not mounted: %w", ErrNotSupported)
+	}
+	kv, err := readKeyValues(d, "memory.oom_control")
+	if err != nil {
+		return 0, err
+	}
+	return kv["oom_kill"], nil
+}
+
+// OOMCount implements Manager for v2: memory.events' oom (OOM events) or
+// oom_kill, whichever is larger (a kill without an event, with
+// memory.oom.group, still is one).
+func (m *v2Manager) OOMCount() (uint64, error) {
+	kv, err := readKeyValues(m.path, "memory.events")
+	if err != nil {
+		return 0, err
+	}
+	return max(kv["oom"], kv["oom_kill"]), nil
+}
+
 // OOM implements Manager for v2: memory.events is watched with inotify and
 // each rise of its oom_kill (or oom) counter is one event.
 func (m *v2Manager) OOM(ctx context.Context) (<-chan string, error) {
@@ -82,13 +106,8 @@ func (m *v2Manager) OOM(ctx context.Context) (<-chan string, error) {
 	}
 	in := os.NewFile(uintptr(ifd), "oom-inotify")
 	count := func() (uint64, bool) {
-		kv, err := readKeyValues(m.path, "memory.events")
-		if err != nil {
-			return 0, false
-		}
-		// "oom" counts OOM events, "oom_kill" the kills; a kill without
-		// an event (oom.group) still is one.
-		return max(kv["oom"], kv["oom_kill"]), true
+		n, err := m.OOMCount()
+		return n, err == nil
 	}
 	last, ok := count()
 	if !ok {

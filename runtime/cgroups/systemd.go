@@ -294,3 +294,6 @@ func (m *systemdManager) Paths() map[string]string { return m.fs.Paths() }
 
 // OOM implements Manager.
 func (m *systemdManager) OOM(ctx context.Context) (<-chan string, error) { return m.fs.OOM(ctx) }
+
+// OOMCount implements Manager.
+func (m *systemdManager) OOMCount() (uint64, error) { return m.fs.OOMCount() }
