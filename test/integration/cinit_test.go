@@ -204,3 +204,21 @@ func TestPasswdFIFO(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPivotInitsAgree: with --no-pivot (MS_MOVE and chroot instead of
+// pivot_root) both inits give the container the same root.
+func TestNoPivotInitsAgree(t *testing.T) {
+	r := newRT(t)
+	outputs := map[string]result{}
+	for _, init := range []string{"c", "go"} {
+		b := testutil.NewBundle(t, "sh", "-c", "ls /; id; echo $HOME; wc -l < /proc/self/mountinfo")
+		rr := *r
+		if init == "go" {
+			rr.env = []string{"CAPSA_RUNTIME_GO_INIT=1"}
+		}
+		outputs[init] = rr.run("run", "--no-pivot", "--bundle", b.Dir, "it-nopivot-"+init)
+	}
+	if outputs["c"] != outputs["go"] || outputs["c"].code != 0 || !strings.Contains(outputs["c"].stdout, "uid=0(root)") {
+		t.Fatalf("--no-pivot: C init %+v, Go init %+v", outputs["c"], outputs["go"])
+	}
+}
