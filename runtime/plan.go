@@ -76,11 +76,37 @@ const (
 // plan is an encoded list of operations: magic, then per operation a u16
 // code, a u16 field count and the fields, each a u32 length (little
 // endian) and its bytes. Numbers are decimal text.
-type plan struct{ b []byte }
+type plan struct {
+	b   []byte
+	err error
+}
 
 func newPlan() *plan { return &plan{b: []byte(planMagic)} }
 
+// maxPlanFields is what an operation's u16 field count holds. A longer
+// list must never be encoded: its count would wrap, and the C init would
+// read the fields that follow — strings from the config — as operations.
+const maxPlanFields = 0xffff
+
 func (p *plan) op(code int, fields ...string) {
+	if len(fields) > maxPlanFields {
+		if p.err == nil {
+			p.err = fmt.Errorf("plan operation %d: %d fields, more than %d", code, len(fields), maxPlanFields)
+		}
+		return
+	}
+	// The C init reads fields as C strings: a NUL would cut a path or an
+	// argument short where the Go init's syscalls fail with EINVAL.
+	if code != opSeccomp {
+		for _, f := range fields {
+			if strings.IndexByte(f, 0) >= 0 {
+				if p.err == nil {
+					p.err = fmt.Errorf("config value %q holds a NUL byte: %w", f, unix.EINVAL)
+				}
+				return
+			}
+		}
+	}
 	p.b = append(p.b, byte(code), byte(code>>8), byte(len(fields)), byte(len(fields)>>8))
 	for _, f := range fields {
 		n := len(f)
@@ -125,6 +151,8 @@ func planEligible(cfg *initConfig, ss *spawnSpec) string {
 		return "user or time namespace"
 	case spec.Linux.Personality != nil && spec.Linux.Personality.Domain != specs.PerLinux && spec.Linux.Personality.Domain != specs.PerLinux32:
 		return "unknown personality"
+	case len(proc.Args) > maxPlanFields || len(proc.Env) > maxPlanFields || len(proc.User.AdditionalGids) > maxPlanFields:
+		return "more than 65535 args, env entries or groups"
 	}
 	if cfg.Mode == modeCreate {
 		switch {
@@ -236,6 +264,9 @@ func buildPlan(cfg *initConfig, pid int) ([]byte, error) {
 		return nil, err
 	}
 	p.op(opFinish)
+	if p.err != nil {
+		return nil, p.err
+	}
 	return p.b, nil
 }
 
@@ -250,6 +281,9 @@ func buildExecPlan(cfg *initConfig) ([]byte, error) {
 		return nil, err
 	}
 	p.op(opFinishExec)
+	if p.err != nil {
+		return nil, p.err
+	}
 	return p.b, nil
 }
 

@@ -98,3 +98,34 @@ func TestPlanCgroupsV1(t *testing.T) {
 		t.Fatal("mountPointIn")
 	}
 }
+
+// TestPlanFieldCountBound: a list longer than the u16 count is an error,
+// never a wrapped count (the C init would read config strings as
+// operations), and such configs go to the Go init.
+func TestPlanFieldCountBound(t *testing.T) {
+	p := newPlan()
+	p.op(opProcArgs, make([]string, maxPlanFields+1)...)
+	if p.err == nil || len(p.b) != len(planMagic) {
+		t.Fatalf("65536 fields: err %v, plan %d bytes", p.err, len(p.b))
+	}
+	cfg := &initConfig{Mode: modeCreate, Spec: &specs.Spec{
+		Process: &specs.Process{Args: []string{"true"}, Env: make([]string, maxPlanFields+1)},
+		Linux:   &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.MountNamespace}}},
+	}}
+	if why := planEligible(cfg, &spawnSpec{}); !strings.Contains(why, "65535") {
+		t.Fatalf("planEligible = %q, want the Go init for 65536 env entries", why)
+	}
+}
+
+func TestPlanRefusesNUL(t *testing.T) {
+	p := newPlan()
+	p.op(opMountIn, "/etc\x00/x", "0", "tmpfs", "tmpfs", "0", "")
+	if p.err == nil || len(p.b) != len(planMagic) {
+		t.Fatalf("NUL in a path: err %v, plan %d bytes", p.err, len(p.b))
+	}
+	p = newPlan()
+	p.op(opSeccomp, "CSBF\x00\x01")
+	if p.err != nil {
+		t.Fatalf("the seccomp program is binary: %v", p.err)
+	}
+}
