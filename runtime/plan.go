@@ -440,50 +440,17 @@ func planBind(p *plan, bundle string, m specs.Mount, mo mountOptions) error {
 	return nil
 }
 
-// planCgroups is mountCgroups as a plan.
+// planCgroups encodes cgroupSteps as plan operations.
 func planCgroups(p *plan, m specs.Mount, mo mountOptions, mi []mountinfoEntry, own map[string]string, cgroupNS bool) {
-	hostMounts := cgroupMountsIn(mi)
-	ro := mo.flags & unix.MS_RDONLY
-	flags := (mo.flags &^ unix.MS_RDONLY) | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-	unified := len(hostMounts) == 1 && hostMounts[0].fstype == "cgroup2" || m.Type == "cgroup2"
-	if unified {
-		var hm *cgroupMount
-		for i := range hostMounts {
-			if hostMounts[i].fstype == "cgroup2" {
-				hm = &hostMounts[i]
-			}
+	for _, st := range cgroupSteps(m, mo, cgroupMountsIn(mi), own, cgroupNS) {
+		switch st.kind {
+		case stepMount:
+			p.op(opMountIn, st.dest, "0", st.src, st.fstype, num(st.flags), st.data)
+		case stepRemount:
+			p.op(opRemountIn, st.dest, num(st.flags), st.data, bit01(st.keepLocked), "0")
+		case stepSymlink:
+			p.op(opSymlinkIn, st.src, st.dest)
 		}
-		if cgroupNS || hm == nil {
-			p.op(opMountIn, m.Destination, "0", "cgroup2", "cgroup2", num(flags|ro), "")
-		} else {
-			p.op(opMountIn, m.Destination, "0", filepath.Join(hm.mountPoint, relCgroup(own[""], hm.root)), "", num(unix.MS_BIND|unix.MS_REC|ro), "")
-		}
-		return
-	}
-	p.op(opMountIn, m.Destination, "0", "tmpfs", "tmpfs", num(flags), "mode=755")
-	for _, hm := range hostMounts {
-		name := filepath.Base(hm.mountPoint)
-		dest := path.Join(m.Destination, name)
-		key := hm.options
-		if hm.fstype == "cgroup2" {
-			key = ""
-		}
-		if cgroupNS {
-			p.op(opMountIn, dest, "0", "cgroup", hm.fstype, num(flags|ro), hm.options)
-		} else {
-			p.op(opMountIn, dest, "0", filepath.Join(hm.mountPoint, relCgroup(own[key], hm.root)), "", num(unix.MS_BIND|unix.MS_REC), "")
-			if ro != 0 {
-				p.op(opRemountIn, dest, num(unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY), "", "1", "0")
-			}
-		}
-		if strings.Contains(name, ",") {
-			for _, alias := range strings.Split(name, ",") {
-				p.op(opSymlinkIn, name, path.Join(m.Destination, alias))
-			}
-		}
-	}
-	if ro != 0 {
-		p.op(opRemountIn, m.Destination, num(unix.MS_REMOUNT|unix.MS_RDONLY|flags), "mode=755", "0", "0")
 	}
 }
 

@@ -317,16 +317,34 @@ func hostCgroupMounts() ([]cgroupMount, error) {
 	return cgroupMountsIn(mi), nil
 }
 
-// mountCgroups gives the container its cgroup hierarchies at m.Destination:
-// on a v2 host one cgroup2 mount; on v1 (and hybrid) a tmpfs holding one
-// mount per hierarchy. With a cgroup namespace the kernel shows the
-// container's cgroup as the root; without one the container's own cgroup
-// directory is bind-mounted.
-func mountCgroups(root *os.File, m specs.Mount, mo mountOptions, own map[string]string, cgroupNS bool) error {
-	hostMounts, err := hostCgroupMounts()
-	if err != nil {
-		return err
-	}
+// cgroupStep is one step of giving a container its cgroup hierarchies:
+// the Go init runs them (mountCgroups), the C init gets them as plan
+// operations (planCgroups).
+type cgroupStep struct {
+	kind  int
+	dest  string // inside the root
+	src   string // mount source, or symlink target
+	flags uintptr
+	// fstype and data of a mount; data of a remount.
+	fstype, data string
+	// keepLocked: a remount adds the flags the mount has locked.
+	keepLocked bool
+	what       string // for errors
+}
+
+const (
+	stepMount = iota
+	stepRemount
+	stepSymlink
+)
+
+// cgroupSteps gives the container its cgroup hierarchies at
+// m.Destination: on a v2 host one cgroup2 mount; on v1 (and hybrid) a
+// tmpfs holding one mount per hierarchy. With a cgroup namespace the
+// kernel shows the container's cgroup as the root; without one the
+// container's own cgroup directory is bind-mounted. own is the init's
+// cgroup per hierarchy (/proc/PID/cgroup).
+func cgroupSteps(m specs.Mount, mo mountOptions, hostMounts []cgroupMount, own map[string]string, cgroupNS bool) []cgroupStep {
 	ro := mo.flags & unix.MS_RDONLY
 	flags := (mo.flags &^ unix.MS_RDONLY) | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	unified := len(hostMounts) == 1 && hostMounts[0].fstype == "cgroup2" || m.Type == "cgroup2"
@@ -337,65 +355,80 @@ func mountCgroups(root *os.File, m specs.Mount, mo mountOptions, own map[string]
 				hm = &hostMounts[i]
 			}
 		}
-		return mountAt(root, m.Destination, false, func(target string) error {
-			if cgroupNS || hm == nil {
-				return unix.Mount("cgroup2", target, "cgroup2", flags|ro, "")
-			}
-			return unix.Mount(filepath.Join(hm.mountPoint, relCgroup(own[""], hm.root)), target, "", unix.MS_BIND|unix.MS_REC|ro, "")
-		})
+		if cgroupNS || hm == nil {
+			return []cgroupStep{{kind: stepMount, dest: m.Destination, src: "cgroup2", fstype: "cgroup2", flags: flags | ro}}
+		}
+		return []cgroupStep{{kind: stepMount, dest: m.Destination, src: filepath.Join(hm.mountPoint, relCgroup(own[""], hm.root)), flags: unix.MS_BIND | unix.MS_REC | ro}}
 	}
-	if err := mountAt(root, m.Destination, false, func(target string) error {
-		return unix.Mount("tmpfs", target, "tmpfs", flags, "mode=755")
-	}); err != nil {
-		return err
-	}
+	steps := []cgroupStep{{kind: stepMount, dest: m.Destination, src: "tmpfs", fstype: "tmpfs", flags: flags, data: "mode=755"}}
 	for _, hm := range hostMounts {
 		name := filepath.Base(hm.mountPoint)
 		dest := path.Join(m.Destination, name)
+		what := "cgroup hierarchy " + name
 		key := hm.options
 		if hm.fstype == "cgroup2" {
 			key = ""
 		}
-		err := mountAt(root, dest, false, func(target string) error {
-			if cgroupNS {
-				return unix.Mount("cgroup", target, hm.fstype, flags|ro, hm.options)
-			}
-			return unix.Mount(filepath.Join(hm.mountPoint, relCgroup(own[key], hm.root)), target, "", unix.MS_BIND|unix.MS_REC, "")
-		})
-		if err != nil {
-			return fmt.Errorf("cgroup hierarchy %s: %w", name, err)
-		}
-		if !cgroupNS && ro != 0 {
-			top, err := reopenTop(root, dest)
-			if err != nil {
-				return err
-			}
-			err = unix.Mount("", fdPath(top), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|lockedFlags(top), "")
-			top.Close()
-			if err != nil {
-				return fmt.Errorf("remount cgroup hierarchy %s read-only: %w", name, err)
+		if cgroupNS {
+			steps = append(steps, cgroupStep{kind: stepMount, dest: dest, src: "cgroup", fstype: hm.fstype, flags: flags | ro, data: hm.options, what: what})
+		} else {
+			steps = append(steps, cgroupStep{kind: stepMount, dest: dest, src: filepath.Join(hm.mountPoint, relCgroup(own[key], hm.root)), flags: unix.MS_BIND | unix.MS_REC, what: what})
+			if ro != 0 {
+				steps = append(steps, cgroupStep{kind: stepRemount, dest: dest, flags: unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY, keepLocked: true, what: "remount " + what + " read-only"})
 			}
 		}
 		// cpu,cpuacct style hierarchies are also reachable by each name.
 		if strings.Contains(name, ",") {
 			for _, alias := range strings.Split(name, ",") {
-				if err := symlinkInRoot(root, name, path.Join(m.Destination, alias)); err != nil {
-					return err
-				}
+				steps = append(steps, cgroupStep{kind: stepSymlink, dest: path.Join(m.Destination, alias), src: name})
 			}
 		}
 	}
 	if ro != 0 {
-		top, err := reopenTop(root, m.Destination)
+		steps = append(steps, cgroupStep{kind: stepRemount, dest: m.Destination, flags: unix.MS_REMOUNT | unix.MS_RDONLY | flags, data: "mode=755", what: "remount " + m.Destination + " read-only"})
+	}
+	return steps
+}
+
+// mountCgroups runs cgroupSteps in the Go init.
+func mountCgroups(root *os.File, m specs.Mount, mo mountOptions, own map[string]string, cgroupNS bool) error {
+	hostMounts, err := hostCgroupMounts()
+	if err != nil {
+		return err
+	}
+	for _, st := range cgroupSteps(m, mo, hostMounts, own, cgroupNS) {
+		switch st.kind {
+		case stepMount:
+			err = mountAt(root, st.dest, false, func(target string) error {
+				return unix.Mount(st.src, target, st.fstype, st.flags, st.data)
+			})
+		case stepRemount:
+			err = remountAt(root, st.dest, st.flags, st.data, st.keepLocked)
+		case stepSymlink:
+			err = symlinkInRoot(root, st.src, st.dest)
+		}
+		if err != nil && st.what != "" {
+			return fmt.Errorf("%s: %w", st.what, err)
+		}
 		if err != nil {
 			return err
 		}
-		defer top.Close()
-		if err := unix.Mount("", fdPath(top), "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, "mode=755"); err != nil {
-			return fmt.Errorf("remount %s read-only: %w", m.Destination, err)
-		}
 	}
 	return nil
+}
+
+// remountAt remounts the topmost mount at dest with flags (and, with
+// keepLocked, the flags that mount has locked).
+func remountAt(root *os.File, dest string, flags uintptr, data string, keepLocked bool) error {
+	top, err := reopenTop(root, dest)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	if keepLocked {
+		flags |= lockedFlags(top)
+	}
+	return unix.Mount("", fdPath(top), "", flags, data)
 }
 
 // relCgroup makes a /proc/self/cgroup path relative to what the host mount
