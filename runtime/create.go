@@ -69,7 +69,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 	}
 	// The filter is compiled here, once: the init gets it ready to load and
 	// exec reads it from the state dir, so neither decodes the profile.
-	filter, err := compiledSeccomp(o.Root, conf.seccomp)
+	filter, notify, err := compiledSeccomp(o.Root, conf.seccomp)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 
 	cfg := &initConfig{
 		Mode: modeCreate, ID: o.ID, Bundle: bundle, Rootfs: c.Rootfs, Spec: spec, SpecJSON: c.specJSON,
-		Seccomp: filter, Process: nil, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		Seccomp: filter, seccompNotify: notify, Process: nil, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1,
 	}
 	ss := spawnSpec{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}

@@ -33,7 +33,7 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("cannot exec in a stopped container")
 	}
 	p := o.Process
-	filter, err := c.loadSeccompFilter()
+	filter, notify, err := c.loadSeccompFilter()
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func (c *Container) Exec(o ExecOptions) (*exec.Cmd, error) {
 		ss.files = append(ss.files, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
 	cfg := &initConfig{
-		Mode: modeExec, ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, Spec: c.Spec, Seccomp: filter, Process: p,
+		Mode: modeExec, ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, Spec: c.Spec, Seccomp: filter, seccompNotify: notify, Process: p,
 		PreserveFds: o.PreserveFds, ConsoleFd: -1, FifoFd: -1, InitPid: c.InitPid,
 	}
 	parentPipe, childPipe, err := socketPair()

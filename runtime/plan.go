@@ -169,11 +169,8 @@ func planEligible(cfg *initConfig, ss *spawnSpec) string {
 			}
 		}
 	}
-	if len(cfg.Seccomp) > 0 {
-		f, err := decodeSeccomp(cfg.Seccomp)
-		if err != nil || f.UsesNotify() {
-			return "seccomp notify"
-		}
+	if cfg.seccompNotify {
+		return "seccomp notify"
 	}
 	if _, err := os.Stat(frontPath()); err != nil {
 		return "no " + frontBinary + " next to the runtime"

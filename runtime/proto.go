@@ -40,11 +40,13 @@ type initConfig struct {
 	Spec     *specs.Spec `json:"-"`
 	// Seccomp is the compiled linux.seccomp filter (seccomp.MarshalBinary);
 	// the profile itself is not in SpecJSON.
-	Seccomp      []byte         `json:"-"`
-	Process      *specs.Process `json:"process,omitempty"`
-	NoPivot      bool           `json:"no_pivot,omitempty"`
-	NoNewKeyring bool           `json:"no_new_keyring,omitempty"`
-	PreserveFds  int            `json:"preserve_fds,omitempty"`
+	Seccomp []byte `json:"-"`
+	// seccompNotify: the filter uses SCMP_ACT_NOTIFY (the Go init's).
+	seccompNotify bool
+	Process       *specs.Process `json:"process,omitempty"`
+	NoPivot       bool           `json:"no_pivot,omitempty"`
+	NoNewKeyring  bool           `json:"no_new_keyring,omitempty"`
+	PreserveFds   int            `json:"preserve_fds,omitempty"`
 	// ConsoleFd is the console socket the pty master goes to, or -1.
 	ConsoleFd int `json:"console_fd"`
 	// FifoFd is an O_PATH fd of exec.fifo (create mode), or -1.

@@ -23,34 +23,34 @@ import (
 // root (seccompCacheDir): engines start container after container with
 // the same profile, and decoding and compiling Docker's profile costs a
 // create about a millisecond. Unknown syscall names are warnings, as in
-// runc, on a cache hit too.
-func compiledSeccomp(root string, raw json.RawMessage) ([]byte, error) {
+// runc, on a cache hit too. notify says whether a rule uses
+// SCMP_ACT_NOTIFY (which needs the Go init).
+func compiledSeccomp(root string, raw json.RawMessage) (b []byte, notify bool, err error) {
 	if len(raw) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	path := seccompCachePath(root, raw)
 	if path != "" {
-		if b, warnings, ok := readSeccompCache(path); ok {
+		if f, b, warnings, ok := readSeccompCache(path); ok {
 			for _, w := range warnings {
 				Warnf("%s", w)
 			}
-			return b, nil
+			return b, f.UsesNotify(), nil
 		}
 	}
 	sc := new(specs.LinuxSeccomp)
 	if err := DecodeJSON(raw, sc); err != nil {
-		return nil, fmt.Errorf("linux.seccomp: %w", err)
+		return nil, false, fmt.Errorf("linux.seccomp: %w", err)
 	}
 	f, err := seccomp.Compile(sc)
 	if err != nil {
-		return nil, fmt.Errorf("linux.seccomp: %w", err)
+		return nil, false, fmt.Errorf("linux.seccomp: %w", err)
 	}
 	for _, w := range f.Warnings {
 		Warnf("%s", w)
 	}
-	b, err := f.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("linux.seccomp: %w", err)
+	if b, err = f.MarshalBinary(); err != nil {
+		return nil, false, fmt.Errorf("linux.seccomp: %w", err)
 	}
 	if path != "" {
 		if err := writeSeccompCache(path, b, f.Warnings); err != nil {
@@ -58,7 +58,7 @@ func compiledSeccomp(root string, raw json.RawMessage) ([]byte, error) {
 			Warnf("seccomp cache: %v", err)
 		}
 	}
-	return b, nil
+	return b, f.UsesNotify(), nil
 }
 
 // seccompCacheDir holds compiled filters in the state root; "@" is not
@@ -93,25 +93,26 @@ func seccompCachePath(root string, raw []byte) string {
 
 // A cache entry is the compiled filter's length (u32, little-endian), the
 // filter, then the compiler's warnings one per line.
-func readSeccompCache(path string) ([]byte, []string, bool) {
+func readSeccompCache(path string) (*seccomp.Filter, []byte, []string, bool) {
 	data, err := os.ReadFile(path)
 	if err != nil || len(data) < 4 {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	n := binary.LittleEndian.Uint32(data)
 	if uint64(n) > uint64(len(data)-4) {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	filter, rest := data[4:4+n], string(data[4+n:])
 	// A damaged entry is compiled again, never loaded.
-	if _, err := seccomp.UnmarshalFilter(filter); err != nil {
-		return nil, nil, false
+	f, err := seccomp.UnmarshalFilter(filter)
+	if err != nil {
+		return nil, nil, nil, false
 	}
 	var warnings []string
 	if rest != "" {
 		warnings = strings.Split(strings.TrimSuffix(rest, "\n"), "\n")
 	}
-	return filter, warnings, true
+	return f, filter, warnings, true
 }
 
 func writeSeccompCache(path string, filter []byte, warnings []string) error {

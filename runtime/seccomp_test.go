@@ -18,7 +18,7 @@ func TestSeccompCache(t *testing.T) {
 	root := t.TempDir()
 	raw := []byte(`{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],
 		"syscalls":[{"names":["read","no_such_syscall"],"action":"SCMP_ACT_ALLOW"}]}`)
-	first, err := compiledSeccomp(root, raw)
+	first, _, err := compiledSeccomp(root, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,12 +35,12 @@ func TestSeccompCache(t *testing.T) {
 	}
 
 	// A hit returns the same program and repeats the warning.
-	again, err := compiledSeccomp(root, raw)
+	again, _, err := compiledSeccomp(root, raw)
 	if err != nil || string(again) != string(first) || len(warned) != 2 {
 		t.Fatalf("cache hit: same=%v warnings=%d err=%v", string(again) == string(first), len(warned), err)
 	}
 	// Another profile is another entry.
-	if _, err := compiledSeccomp(root, []byte(strings.Replace(string(raw), `"read",`, `"write",`, 1))); err != nil {
+	if _, _, err := compiledSeccomp(root, []byte(strings.Replace(string(raw), `"read",`, `"write",`, 1))); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(root, seccompCacheDir)); len(entries) != 2 {
@@ -50,12 +50,12 @@ func TestSeccompCache(t *testing.T) {
 	if err := os.WriteFile(entry, []byte("\x10\x00\x00\x00garbage-garbage!"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fixed, err := compiledSeccomp(root, raw)
+	fixed, _, err := compiledSeccomp(root, raw)
 	if err != nil || string(fixed) != string(first) {
 		t.Fatalf("damaged entry: same=%v err=%v", string(fixed) == string(first), err)
 	}
 	// A bad profile is an error that names the section, and is not cached.
-	if _, err := compiledSeccomp(root, []byte(`{"defaultAction":"SCMP_ACT_NOPE"}`)); err == nil || !strings.Contains(err.Error(), "linux.seccomp") {
+	if _, _, err := compiledSeccomp(root, []byte(`{"defaultAction":"SCMP_ACT_NOPE"}`)); err == nil || !strings.Contains(err.Error(), "linux.seccomp") {
 		t.Fatalf("bad profile: %v", err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(root, seccompCacheDir)); len(entries) != 2 {

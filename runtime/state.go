@@ -167,19 +167,20 @@ func (c *Container) save() error {
 }
 
 // loadSeccompFilter reads the compiled seccomp filter saved at create
-// (nil: the container has none).
-func (c *Container) loadSeccompFilter() ([]byte, error) {
+// (nil: the container has none) and whether it uses SCMP_ACT_NOTIFY.
+func (c *Container) loadSeccompFilter() ([]byte, bool, error) {
 	data, err := os.ReadFile(filepath.Join(c.dir, seccompFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read seccomp filter of %s: %w", c.ID, err)
+		return nil, false, fmt.Errorf("read seccomp filter of %s: %w", c.ID, err)
 	}
-	if _, err := decodeSeccomp(data); err != nil {
-		return nil, fmt.Errorf("seccomp filter of %s is corrupt: %w", c.ID, err)
+	f, err := decodeSeccomp(data)
+	if err != nil {
+		return nil, false, fmt.Errorf("seccomp filter of %s is corrupt: %w", c.ID, err)
 	}
-	return data, nil
+	return data, f.UsesNotify(), nil
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
