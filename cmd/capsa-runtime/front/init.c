@@ -314,6 +314,23 @@ static int mkdir_all_in_root(const char *p, int hops)
 	return open_in_root(clean);
 }
 
+/* parent_in_root resolves (creating it) the directory that holds p inside
+ * the root and writes p's last component to name (NAME_MAX + 1 bytes).
+ * Returns an O_PATH fd or -1 with errno. */
+static int parent_in_root(const char *p, char *name)
+{
+	char dir[PATH_MAX];
+	clean_path(p, dir, sizeof(dir));
+	char *base = strrchr(dir, '/');
+	*base++ = '\0';
+	if (strlen(base) > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(name, base);
+	return mkdir_all_in_root(dir[0] ? dir : "/", 0);
+}
+
 /* ensure_in_root is runtime.ensureInRoot: resolve p inside the root,
  * creating it (a directory, or an empty file) and its parents. */
 static int ensure_in_root(const char *p, int is_file)
@@ -323,20 +340,10 @@ static int ensure_in_root(const char *p, int is_file)
 		return fd;
 	if (!is_file)
 		return mkdir_all_in_root(p, 0);
-	char clean[PATH_MAX], dir[PATH_MAX];
-	clean_path(p, clean, sizeof(clean));
-	strcpy(dir, clean);
-	char *base = strrchr(dir, '/');
-	*base++ = '\0';
-	int parent = mkdir_all_in_root(dir[0] ? dir : "/", 0);
+	char name[NAME_MAX + 1];
+	int parent = parent_in_root(p, name);
 	if (parent < 0)
 		return -1;
-	const char *name = clean + (base - dir);
-	if (strlen(name) > NAME_MAX) {
-		close(parent);
-		errno = ENAMETOOLONG;
-		return -1;
-	}
 	int f = openat(parent, name, O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_WRONLY, 0644);
 	int e = errno;
 	close(parent);
@@ -346,7 +353,7 @@ static int ensure_in_root(const char *p, int is_file)
 	}
 	if (f >= 0)
 		close(f);
-	return open_in_root(clean);
+	return open_in_root(p);
 }
 
 static void fd_path(int fd, char *out, size_t size)
@@ -377,18 +384,10 @@ static unsigned long locked_flags(int fd)
 
 /* replace_in_dev removes the non-directory entry at p (whatever the image
  * put there) in a parent resolved inside the root; returns the parent fd
- * and the entry's name. */
-static int replace_in_dev(const char *p, char *name, size_t size)
+ * and the entry's name (NAME_MAX + 1 bytes). */
+static int replace_in_dev(const char *p, char *name)
 {
-	char clean[PATH_MAX], dir[PATH_MAX];
-	clean_path(p, clean, sizeof(clean));
-	strcpy(dir, clean);
-	char *base = strrchr(dir, '/');
-	*base = '\0';
-	if (strlen(base + 1) >= size)
-		fail(ENAMETOOLONG, "%s", p);
-	snprintf(name, size, "%s", base + 1);
-	int d = mkdir_all_in_root(dir[0] ? dir : "/", 0);
+	int d = parent_in_root(p, name);
 	if (d < 0)
 		fail(errno, NULL);
 	if (unlinkat(d, name, 0) != 0 && errno != ENOENT)
@@ -432,15 +431,11 @@ static void op_remount_in(struct field *f)
 
 static void op_symlink_in(struct field *f)
 {
-	char clean[PATH_MAX], dir[PATH_MAX];
-	clean_path(f[1].s, clean, sizeof(clean));
-	strcpy(dir, clean);
-	char *base = strrchr(dir, '/');
-	*base++ = '\0';
-	int d = mkdir_all_in_root(dir[0] ? dir : "/", 0);
+	char name[NAME_MAX + 1];
+	int d = parent_in_root(f[1].s, name);
 	if (d < 0)
 		fail(errno, "symlink %s", f[1].s);
-	if (symlinkat(f[0].s, d, base) != 0 && errno != EEXIST)
+	if (symlinkat(f[0].s, d, name) != 0 && errno != EEXIST)
 		fail(errno, "symlink %s", f[1].s);
 	close(d);
 }
@@ -448,7 +443,7 @@ static void op_symlink_in(struct field *f)
 static void op_mknod_in(struct field *f)
 {
 	char name[NAME_MAX + 1];
-	int d = replace_in_dev(f[0].s, name, sizeof(name));
+	int d = replace_in_dev(f[0].s, name);
 	mode_t mode = (mode_t)field_ull(&f[1]);
 	dev_t dev = (dev_t)field_ull(&f[2]);
 	if (mknodat(d, name, mode, dev) != 0)
@@ -464,7 +459,7 @@ static void op_mknod_in(struct field *f)
 static void op_replace_symlink_in(struct field *f)
 {
 	char name[NAME_MAX + 1];
-	int d = replace_in_dev(f[0].s, name, sizeof(name));
+	int d = replace_in_dev(f[0].s, name);
 	if (symlinkat(f[1].s, d, name) != 0)
 		fail(errno, NULL);
 	close(d);
