@@ -92,23 +92,43 @@ struct record {
 	int ncgroups;
 };
 
-static char record_buf[16384];
+/* read_small reads a file of the state dir (at most max bytes) into a
+ * NUL-terminated buffer; NULL on any error. */
+static char *read_small(int dirfd, const char *name, size_t max, size_t *len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	char *buf = NULL;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= max &&
+	    (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+		ssize_t n = read(fd, buf, (size_t)st.st_size);
+		if (n != st.st_size) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}
+	}
+	close(fd);
+	return buf;
+}
 
-/* read_record parses dir/fastpath; 0 on success. Lines are "key value". */
+/* read_record parses dir/fastpath; 0 on success. Lines are "key value";
+ * the record's strings point into a buffer that lives as long as the
+ * process. */
 static int read_record(int dirfd, struct record *r)
 {
-	int fd = openat(dirfd, RECORD, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	size_t len;
+	char *buf = read_small(dirfd, RECORD, 16384, &len);
+	if (buf == NULL)
 		return -1;
-	ssize_t n = read(fd, record_buf, sizeof(record_buf) - 1);
-	close(fd);
-	if (n <= 0 || n == (ssize_t)sizeof(record_buf) - 1)
-		return -1;
-	record_buf[n] = '\0';
 	memset(r, 0, sizeof(*r));
 	r->pid = -1;
 	char *save = NULL;
-	char *line = strtok_r(record_buf, "\n", &save);
+	char *line = strtok_r(buf, "\n", &save);
 	if (line == NULL || strcmp(line, RECORD_MAGIC) != 0)
 		return -1;
 	while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
@@ -367,30 +387,6 @@ static void cmd_kill(int dirfd, int sig)
 	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) != 0)
 		return;
 	exit(0);
-}
-
-/* read_small reads a file of the state dir (at most max bytes) into a
- * NUL-terminated buffer; NULL on any error. */
-static char *read_small(int dirfd, const char *name, size_t max, size_t *len)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return NULL;
-	struct stat st;
-	char *buf = NULL;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= max &&
-	    (buf = malloc((size_t)st.st_size + 1)) != NULL) {
-		ssize_t n = read(fd, buf, (size_t)st.st_size);
-		if (n != st.st_size) {
-			free(buf);
-			buf = NULL;
-		} else {
-			buf[n] = '\0';
-			*len = (size_t)n;
-		}
-	}
-	close(fd);
-	return buf;
 }
 
 /* cmd_state prints what `state` prints (runtime.StateDoc), from the
