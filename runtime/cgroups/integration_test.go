@@ -395,6 +395,19 @@ func TestStatsEqualFiles(t *testing.T) {
 	if err := m.Freeze(); err != nil {
 		t.Fatal(err)
 	}
+	// Usage and the bandwidth timer's period count can still move a
+	// moment after the freeze (a slow VM showed one more period): compare
+	// once they have stayed put for two periods.
+	var last [2]uint64
+	since := time.Now()
+	testutil.Eventually(t, "the CPU counters to settle", func() bool {
+		cs, _ := cgroups.ReadKeyValues(ctrlDir(t, m, "cpu.stat"), "cpu.stat")
+		if now := [2]uint64{cs["nr_periods"], cpuUsage(t, m)}; now != last {
+			last, since = now, time.Now()
+			return false
+		}
+		return time.Since(since) > 2*time.Duration(period)*time.Microsecond
+	})
 	s, err := m.Stats()
 	if err != nil {
 		t.Fatal(err)
