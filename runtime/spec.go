@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	jsonx "github.com/go-json-experiment/json"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // maxConfigSize caps config.json: a bundle is user input, and a runaway
@@ -201,6 +203,14 @@ func ValidateSpec(s *specs.Spec, bundle string) error {
 		if strings.Contains(k, "..") || strings.ContainsAny(k, "\x00") {
 			return fmt.Errorf("linux.sysctl: invalid key %q", k)
 		}
+		if ns := sysctlNamespace(k); ns == "" || !hasNS(s, ns) || isHostNS(nsPath(s, ns), ns) {
+			return fmt.Errorf("linux.sysctl: %s is not in a namespace of the container's own: it would change the host's", k)
+		}
+	}
+	// Without a UTS namespace of its own the container's names would be
+	// the host's (runc refuses this too).
+	if (s.Hostname != "" || s.Domainname != "") && !hasNS(s, specs.UTSNamespace) {
+		return fmt.Errorf("hostname and domainname need a UTS namespace: setting them would rename the host")
 	}
 	for clock := range s.Linux.TimeOffsets {
 		if clock != "monotonic" && clock != "boottime" {
@@ -282,6 +292,41 @@ func ValidateProcess(p *specs.Process) error {
 		}
 	}
 	return nil
+}
+
+// ipcSysctls are the kernel.* sysctls that an IPC namespace holds.
+var ipcSysctls = []string{
+	"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+	"kernel.shmmni", "kernel.shm_rmid_forced",
+}
+
+// sysctlNamespace is the namespace that holds sysctl k ("": none, the
+// host's), as runc's validator sorts them.
+func sysctlNamespace(k string) specs.LinuxNamespaceType {
+	// "net/ipv4/ip_forward" names the same sysctl as "net.ipv4.ip_forward".
+	k = strings.ReplaceAll(k, "/", ".")
+	switch {
+	case slices.Contains(ipcSysctls, k) || strings.HasPrefix(k, "fs.mqueue."):
+		return specs.IPCNamespace
+	case strings.HasPrefix(k, "net."):
+		return specs.NetworkNamespace
+	case k == "kernel.hostname" || k == "kernel.domainname":
+		return specs.UTSNamespace
+	}
+	return ""
+}
+
+// isHostNS reports whether path (a namespace to join, "" for a new one)
+// is this process's own namespace of type t.
+func isHostNS(path string, t specs.LinuxNamespaceType) bool {
+	if path == "" {
+		return false
+	}
+	var a, b unix.Stat_t
+	if unix.Stat(path, &a) != nil || unix.Stat("/proc/self/ns/"+nsProcName[string(t)], &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 func nsPath(s *specs.Spec, t specs.LinuxNamespaceType) string {
