@@ -251,6 +251,11 @@ func Create(o CreateOptions) (_ *Created, retErr error) {
 		if plan, err = buildPlan(cfg, pid); err != nil {
 			return nil, err
 		}
+		if dump := os.Getenv(envPlanDump); dump != "" {
+			if err := os.WriteFile(dump, plan, 0o600); err != nil {
+				return nil, fmt.Errorf("%s: %w", envPlanDump, err)
+			}
+		}
 		err = pipe.sendFrame(plan)
 	} else {
 		err = pipe.sendConfig(cfg)

@@ -3,9 +3,11 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -71,6 +73,10 @@ const (
 	// envForceGoInit makes every container use the Go init (for tests and
 	// for telling the two apart when something goes wrong).
 	envForceGoInit = "CAPSA_RUNTIME_GO_INIT"
+	// envPlanDump names a file that create writes the C init's plan to
+	// as it sends it, in the Go runtime and in the C front alike: the
+	// tests compare the two (test/integration/ccreate_test.go).
+	envPlanDump = "CAPSA_RUNTIME_PLAN_DUMP"
 )
 
 // plan is an encoded list of operations: magic, then per operation a u16
@@ -131,6 +137,14 @@ func bit01(v bool) string {
 // planEligible reports why the C init cannot run a config ("" when it
 // can): whatever needs more than a plan of syscalls stays with the Go init.
 func planEligible(cfg *initConfig, ss *spawnSpec) string {
+	if why := configEligible(cfg, ss); why != "" {
+		return why
+	}
+	return hostEligible()
+}
+
+// configEligible is planEligible for the config alone.
+func configEligible(cfg *initConfig, ss *spawnSpec) string {
 	spec := cfg.Spec
 	proc := spec.Process
 	if cfg.Mode == modeExec {
@@ -172,6 +186,11 @@ func planEligible(cfg *initConfig, ss *spawnSpec) string {
 	if cfg.seccompNotify {
 		return "seccomp notify"
 	}
+	return ""
+}
+
+// hostEligible says why this host cannot run the C init ("" when it can).
+func hostEligible() string {
 	if _, err := os.Stat(frontPath()); err != nil {
 		return "no " + frontBinary + " next to the runtime"
 	}
@@ -227,9 +246,11 @@ func buildPlan(cfg *initConfig, pid int) ([]byte, error) {
 		p.op(opLabel, "make / "+rp)
 		p.op(opRootPropagation, num(flag))
 	}
-	for k, v := range spec.Linux.Sysctl {
+	// In key order, as the C front's create writes them: the two plans
+	// are compared byte for byte (envPlanDump).
+	for _, k := range slices.Sorted(maps.Keys(spec.Linux.Sysctl)) {
 		p.op(opLabel, "linux.sysctl "+k)
-		p.op(opSysctl, k, "sys/"+strings.ReplaceAll(k, ".", "/"), v)
+		p.op(opSysctl, k, "sys/"+strings.ReplaceAll(k, ".", "/"), spec.Linux.Sysctl[k])
 	}
 	for _, r := range spec.Linux.ReadonlyPaths {
 		p.op(opLabel, "linux.readonlyPaths "+r)
