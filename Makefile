@@ -11,6 +11,10 @@ APT_PACKAGES := busybox-static runc crun podman skopeo uidmap iproute2 strace gc
 TEST_TARGETS :=
 # The front: static, so that it runs from anywhere like the Go binaries.
 FRONT_CC := gcc -O2 -static -Wall -Wextra -Werror -s
+# The front's sources; it parses configs with jansson (libjansson-dev's
+# static library), as crun does with yajl.
+FRONT_SRCS := $(wildcard cmd/capsa-runtime/front/*.c)
+FRONT_LIBS := -ljansson
 RUNTIME_LDFLAGS := -s -w -X main.version=$(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: all build deps check demo test test-go conformance clean
@@ -27,14 +31,15 @@ build: $(BIN)/capsa-runtime
 # only when a user or time namespace must be joined (docs/nsenter.md).
 #
 # What users run as capsa-runtime is its C front (cmd/capsa-runtime/front):
-# it does `state`, `start`, `kill` and the plain `delete` without the Go runtime and
-# hands everything else to capsa-runtime-go, installed next to it.
+# it does `state`, `start`, `kill`, the plain `delete`, and `create` and `exec`
+# of the configs it fully understands without the Go runtime, and hands
+# everything else to capsa-runtime-go, installed next to it.
 $(BIN)/capsa-runtime: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(RUNTIME_LDFLAGS)' -o $(BIN)/capsa-runtime-go ./cmd/capsa-runtime
 	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo \
 		-ldflags '$(RUNTIME_LDFLAGS) -linkmode external -extldflags "-static"' \
 		-o $(BIN)/capsa-runtime-nsenter ./cmd/capsa-runtime
-	$(FRONT_CC) -o $@ cmd/capsa-runtime/front/front.c cmd/capsa-runtime/front/init.c
+	$(FRONT_CC) -o $@ $(FRONT_SRCS) $(FRONT_LIBS)
 
 FORCE:
 

@@ -9,10 +9,12 @@ TEST_TARGETS += test-cgroupv2
 # them first.
 VM_TEST_PKGS ?= ./runtime/cgroups ./test/integration
 # The runtime integration tests that make sense in the VM: the cgroup ones
-# and the lifecycle, bad-input, security and user-namespace ones. Left out:
+# and the lifecycle, bad-input, security and user-namespace ones, and the
+# front's create and exec against the Go runtime's (the v2 device filter and
+# cgroup layout). Left out:
 # TestRuntimeDependencies (needs the go tool), TestCgroupPlacement and
 # TestPauseResumeUpdateEvents (v1 paths), the seccomp tests (need gcc).
-VM_RUN_test_integration ?= ^(TestCgroups.*|TestRunEchoAndExitCode|TestLifecycle|TestDeleteForceRunning|TestExec|TestProcessSettings|TestHostnameAndNamespaces|TestTmpcopyup|TestBadInput|TestDuplicateIDAndStoppedStart|TestHooks|TestSpecAndFeatures|TestPreserveFds|TestNoRuntimeFdsReachContainer|TestRuntimeBinaryNotWritableFromContainer|TestMountDestinationSymlinkStaysInRoot|TestDevSymlinkTricksRefused|TestUserNamespaceExecAndJoin|TestFrontFastPath|TestFrontHooksHandOff|TestInitsAgree|TestCInitErrors|TestExecInitsAgree|TestPasswdFIFO)$$
+VM_RUN_test_integration ?= ^(TestCgroups.*|TestRunEchoAndExitCode|TestLifecycle|TestDeleteForceRunning|TestExec|TestProcessSettings|TestHostnameAndNamespaces|TestTmpcopyup|TestBadInput|TestDuplicateIDAndStoppedStart|TestHooks|TestSpecAndFeatures|TestPreserveFds|TestNoRuntimeFdsReachContainer|TestRuntimeBinaryNotWritableFromContainer|TestMountDestinationSymlinkStaysInRoot|TestDevSymlinkTricksRefused|TestUserNamespaceExecAndJoin|TestFrontFastPath|TestFrontHooksHandOff|TestInitsAgree|TestCInitErrors|TestExecInitsAgree|TestPasswdFIFO|TestFrontCreate.*|TestCExec.*)$$
 # Seconds before the VM is killed and the target fails.
 VM_TIMEOUT ?= 900
 

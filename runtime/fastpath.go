@@ -3,7 +3,9 @@ package runtime
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -81,6 +83,15 @@ func (c *Container) stateFmt() ([]byte, error) {
 //     (no poststop hooks)
 //   - freezer: the file that thaws the container's cgroup
 //   - cgroup: each cgroup dir to remove, in order
+//   - exec-ok: `exec --process` may be done by the front with the C init:
+//     what Exec and planEligible would give the C init too (no user or time
+//     namespace, a known personality, no seccomp NOTIFY, cgroup paths
+//     FromPaths takes)
+//   - ns: each namespace type of the config, as the config names it; exec
+//     joins the init's namespace of each
+//   - personality: the value of linux.personality for the plan (0 or 8)
+//   - seccomp: whether the state dir holds a compiled filter (seccomp.bpf)
+//     that exec must load
 func (c *Container) fastpathRecord() []byte {
 	spec := c.Spec
 	var b strings.Builder
@@ -99,11 +110,18 @@ func (c *Container) fastpathRecord() []byte {
 	deleteOK := len(hooks.Poststop) == 0
 	var dirs []string
 	freezer := ""
+	execOK := spec.Linux != nil && c.InitPid > 0
+	if _, ok := c.CgroupPaths[""]; ok && len(c.CgroupPaths) > 1 {
+		execOK = false // FromPaths refuses a mix of v1 and v2
+	}
 	for ctrl, p := range c.CgroupPaths {
-		// A path the line format cannot carry leaves delete to Go.
+		// A path the line format cannot carry leaves delete and exec to Go.
 		if strings.ContainsAny(p, "\n\x00") || !filepath.IsAbs(p) {
-			deleteOK = false
+			deleteOK, execOK = false, false
 			continue
+		}
+		if filepath.Clean(p) != p {
+			execOK = false
 		}
 		switch ctrl {
 		case "":
@@ -123,7 +141,57 @@ func (c *Container) fastpathRecord() []byte {
 	for _, d := range dirs {
 		fmt.Fprintf(&b, "cgroup %s\n", d)
 	}
+	if spec.Linux != nil {
+		for _, ns := range spec.Linux.Namespaces {
+			t := string(ns.Type)
+			if _, ok := nsFlag[t]; !ok {
+				execOK = false
+				continue
+			}
+			// The Go init (through nsenter) joins these: setns needs a
+			// single-threaded process.
+			if ns.Type == specs.UserNamespace || ns.Type == specs.TimeNamespace {
+				execOK = false
+			}
+			fmt.Fprintf(&b, "ns %s\n", t)
+		}
+		if per := spec.Linux.Personality; per != nil {
+			switch per.Domain {
+			case specs.PerLinux:
+				b.WriteString("personality 0\n")
+			case specs.PerLinux32:
+				b.WriteString("personality 8\n")
+			default:
+				execOK = false // planEligible: the Go init says what is wrong
+			}
+		}
+	}
+	hasFilter, filterOK := c.execFilter()
+	fmt.Fprintf(&b, "seccomp %s\nexec-ok %s\n", bit(hasFilter), bit(execOK && filterOK))
 	return []byte(b.String())
+}
+
+// execFilter says whether exec must load a compiled seccomp filter, and
+// whether the C init can (it cannot hand a NOTIFY listener to an agent).
+// Create has the filter in memory; a loaded container (update) finds it in
+// the state dir, as exec does.
+func (c *Container) execFilter() (has, ok bool) {
+	data := c.seccomp
+	if data == nil && c.dir != "" {
+		var err error
+		data, err = os.ReadFile(filepath.Join(c.dir, seccompFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return false, true
+		}
+		if err != nil {
+			return true, false // exec in Go reports the error
+		}
+	}
+	f, err := decodeSeccomp(data)
+	if err != nil {
+		return true, false // corrupt: exec in Go reports it
+	}
+	return f != nil, f == nil || !f.UsesNotify()
 }
 
 func bit(v bool) string {

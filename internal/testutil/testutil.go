@@ -76,8 +76,9 @@ func Binary(t testing.TB, name string) string {
 				{"CGO_ENABLED=0", "go", "build", "-o", r.path + "-go", "./cmd/" + name},
 				{"CGO_ENABLED=1", "go", "build", "-tags", "netgo,osusergo",
 					"-ldflags", "-linkmode external -extldflags -static", "-o", r.path + "-nsenter", "./cmd/" + name},
-				{"", "gcc", "-O2", "-static", "-Wall", "-Werror", "-o", r.path, "cmd/capsa-runtime/front/front.c", "cmd/capsa-runtime/front/init.c"},
 			}
+			front, _ := filepath.Glob(filepath.Join(RepoRoot(), "cmd/capsa-runtime/front/*.c"))
+			builds = append(builds, append(append([]string{"", "gcc", "-O2", "-static", "-Wall", "-Werror", "-o", r.path}, front...), "-ljansson"))
 		}
 		for _, b := range builds {
 			cmd := exec.Command(b[1], b[2:]...)

@@ -4,15 +4,17 @@
  * Engines run the runtime once per operation, so every container pays the
  * start-up of the runtime binary several times (create, start, delete). A Go
  * program needs ~1 ms of CPU and ~2 MiB before main, and more for a large
- * binary; this front is a small static C program that does the two
+ * binary; this front is a small static C program that does the
  * operations which need no config.json — `state`, `start` of a created
  * container, `kill` of a running one (not --all), `delete` of a stopped one (or
  * `delete --force` of one whose init is the init of its own pid namespace)
- * — straight from a record the Go runtime
- * leaves in the state directory at create (runtime/fastpath.go writes it).
+ * — straight from a record left in the state directory at create
+ * (runtime/fastpath.go writes it, and create.c the same).
  *
- * It is also the container's init when create can describe the init's work
- * as a plan (init.c, runtime/plan.go).
+ * It also does `create` and `exec --process` itself for the configs it
+ * fully understands (create.c, exec.c: the Go runtime's work without the
+ * Go runtime, compared with it by the tests), and it is the container's
+ * init when the init's work is a plan (init.c, runtime/plan.go).
  *
  * Everything else, and every case the front is not sure about, is handed to
  * the Go runtime (capsa-runtime-go next to this binary) by execve with the
@@ -28,6 +30,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +41,12 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "front.h"
 
 #define GO_RUNTIME "capsa-runtime-go"
 #define RECORD "fastpath"
 #define RECORD_MAGIC "capsa-fastpath 1"
-#define MAX_CGROUPS 32
 
 extern char **environ;
 
@@ -51,7 +54,7 @@ static char **g_argv;
 
 /* handoff runs the Go runtime with this process's arguments; it only
  * returns on failure, and then exits. */
-static void handoff(void)
+void handoff(void)
 {
 	char self[PATH_MAX], path[PATH_MAX + sizeof(GO_RUNTIME)];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -80,46 +83,51 @@ static void handoff(void)
 	exit(1);
 }
 
-/* The record of one container (see runtime/fastpath.go). */
-struct record {
-	long pid;
-	unsigned long long start; /* /proc/PID/stat field 22 of the init */
-	int pidns;                /* the init is the init of its own pid namespace */
-	int start_ok;             /* start needs nothing but the exec fifo */
-	int delete_ok;            /* delete needs nothing but removing dirs */
-	char *freezer;            /* file that thaws the cgroup, or NULL */
-	char *cgroups[MAX_CGROUPS];
-	int ncgroups;
-};
 
-/* read_small reads a file of the state dir (at most max bytes) into a
- * NUL-terminated buffer; NULL on any error. */
-static char *read_small(int dirfd, const char *name, size_t max, size_t *len)
+/* read_regular reads the regular file name (relative to dirfd) of at most
+ * max bytes into a NUL-terminated buffer; NULL on any error or for
+ * anything else (a FIFO is never opened for long: flags may add
+ * O_NONBLOCK). */
+char *read_regular(int dirfd, const char *name, int flags, size_t max, size_t *len)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags);
 	if (fd < 0)
 		return NULL;
 	struct stat st;
 	char *buf = NULL;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size <= max &&
 	    (buf = malloc((size_t)st.st_size + 1)) != NULL) {
-		ssize_t n = read(fd, buf, (size_t)st.st_size);
-		if (n != st.st_size) {
+		size_t got = 0;
+		while (got < (size_t)st.st_size) {
+			ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (got != (size_t)st.st_size) {
 			free(buf);
 			buf = NULL;
 		} else {
-			buf[n] = '\0';
-			*len = (size_t)n;
+			buf[got] = '\0';
+			*len = got;
 		}
 	}
 	close(fd);
 	return buf;
 }
 
+/* read_small reads a file of the state dir (at most max bytes). */
+char *read_small(int dirfd, const char *name, size_t max, size_t *len)
+{
+	return read_regular(dirfd, name, O_NOFOLLOW, max, len);
+}
+
 /* read_record parses dir/fastpath; 0 on success. Lines are "key value";
  * the record's strings point into a buffer that lives as long as the
  * process. */
-static int read_record(int dirfd, struct record *r)
+int read_record(int dirfd, struct record *r)
 {
 	size_t len;
 	char *buf = read_small(dirfd, RECORD, 16384, &len);
@@ -127,6 +135,7 @@ static int read_record(int dirfd, struct record *r)
 		return -1;
 	memset(r, 0, sizeof(*r));
 	r->pid = -1;
+	r->personality = -1;
 	char *save = NULL;
 	char *line = strtok_r(buf, "\n", &save);
 	if (line == NULL || strcmp(line, RECORD_MAGIC) != 0)
@@ -152,45 +161,79 @@ static int read_record(int dirfd, struct record *r)
 			if (r->ncgroups == MAX_CGROUPS || val[0] != '/')
 				return -1;
 			r->cgroups[r->ncgroups++] = val;
+		} else if (strcmp(line, "exec-ok") == 0)
+			r->exec_ok = strcmp(val, "1") == 0;
+		else if (strcmp(line, "seccomp") == 0)
+			r->seccomp = strcmp(val, "1") == 0;
+		else if (strcmp(line, "personality") == 0) {
+			if (strcmp(val, "0") != 0 && strcmp(val, "8") != 0)
+				return -1;
+			r->personality = atoi(val);
+		} else if (strcmp(line, "ns") == 0) {
+			static const struct {
+				const char *type;
+				unsigned long flag;
+			} types[] = {
+				{"pid", CLONE_NEWPID}, {"network", CLONE_NEWNET}, {"mount", CLONE_NEWNS},
+				{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"user", CLONE_NEWUSER},
+				{"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME},
+			};
+			size_t k = 0;
+			while (k < sizeof(types) / sizeof(types[0]) && strcmp(val, types[k].type) != 0)
+				k++;
+			if (k == sizeof(types) / sizeof(types[0]))
+				r->ns_unknown = 1;
+			else
+				r->ns |= types[k].flag;
 		}
 		/* Unknown keys are for newer fronts: ignored. */
 	}
 	return r->pid > 0 ? 0 : -1;
 }
 
-/* init_alive reports whether the recorded init still runs: the same start
- * time (a recycled pid has another) and not a zombie. */
-static int init_alive(const struct record *r)
+/* proc_stat reads the state (field 3) and start time (field 22) of
+ * /proc/PID/stat; 0 on success. */
+int proc_stat(long pid, char *state, unsigned long long *start)
 {
 	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", r->pid);
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return -1;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return -1;
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: fields count
 	 * from the last ')'. */
 	char *p = strrchr(buf, ')');
 	if (p == NULL || p[1] != ' ')
-		return 0;
-	char state = p[2];
-	if (state == 'Z' || state == 'X')
-		return 0;
+		return -1;
+	*state = p[2];
 	/* p+2 is field 3 (state); starttime is field 22. */
 	int field = 3;
 	for (p += 2; *p != '\0' && field < 22; p++)
 		if (*p == ' ')
 			field++;
 	if (field != 22)
-		return 0;
-	return strtoull(p, NULL, 10) == r->start;
+		return -1;
+	*start = strtoull(p, NULL, 10);
+	return 0;
 }
 
-static int pidfd_open(long pid)
+/* init_alive reports whether the recorded init still runs: the same start
+ * time (a recycled pid has another) and not a zombie. */
+int init_alive(const struct record *r)
+{
+	char state;
+	unsigned long long start;
+	if (proc_stat(r->pid, &state, &start) != 0 || state == 'Z' || state == 'X')
+		return 0;
+	return start == r->start;
+}
+
+int pidfd_open(long pid)
 {
 	return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 }
@@ -241,6 +284,22 @@ static void cmd_start(int dirfd)
 	if (unlinkat(dirfd, "exec.fifo", 0) != 0)
 		return;
 	exit(0);
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }
 
 /* write_file writes s to path; used to thaw a frozen cgroup. */
@@ -442,7 +501,7 @@ static void cmd_state(int dirfd)
 }
 
 /* valid_id is runtime.ValidateID: letters, digits and _+-., not . or .. */
-static int valid_id(const char *id)
+int valid_id(const char *id)
 {
 	size_t n = strlen(id);
 	if (n == 0 || n > 1024 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
@@ -458,7 +517,7 @@ static int valid_id(const char *id)
 
 /* flag_value matches "-name", "--name" with "=value" or a value in the next
  * argument; returns the value or NULL, advancing *i past what it used. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name)
+const char *flag_value(int argc, char **argv, int *i, const char *name)
 {
 	const char *a = argv[*i];
 	if (a[0] != '-')
@@ -474,7 +533,7 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name)
 	return argv[++*i];
 }
 
-static int is_flag(const char *a, const char *name)
+int is_flag(const char *a, const char *name)
 {
 	if (a[0] != '-')
 		return 0;
@@ -490,7 +549,7 @@ int main(int argc, char **argv)
 	if (argc == 2 && strcmp(argv[1], "init") == 0 && getenv("_CAPSA_INITPIPE") != NULL)
 		return run_init();
 	const char *root = NULL, *log = NULL;
-	int i = 1;
+	int i = 1, systemd = 0;
 	/* Global flags as the Go runtime parses them (Go's flag package);
 	 * anything else goes to it. */
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -502,14 +561,38 @@ int main(int argc, char **argv)
 		else if ((v = flag_value(argc, argv, &i, "log-format")) != NULL) {
 			if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
 				handoff();
+			front_log_json = strcmp(v, "json") == 0;
 		} else if (is_flag(argv[i], "systemd-cgroup"))
-			; /* state, start, kill and delete do not depend on the cgroup driver */
+			systemd = 1; /* state, start, kill and delete do not depend on the cgroup driver */
+		else if (is_flag(argv[i], "debug"))
+			front_debug = 1; /* only create and exec log (which init runs) */
 		else
 			handoff();
 	}
 	if (i >= argc)
 		handoff();
 	const char *cmd = argv[i++];
+	char rootbuf[PATH_MAX];
+	if (root == NULL) {
+		const char *xdg = getenv("XDG_RUNTIME_DIR");
+		if (geteuid() != 0 && xdg != NULL && xdg[0] != '\0') {
+			snprintf(rootbuf, sizeof(rootbuf), "%s/capsa-runtime", xdg);
+			root = rootbuf;
+		} else
+			root = "/run/capsa-runtime";
+	}
+	if (log != NULL) {
+		/* The Go runtime opens (and so creates) the log on every run. */
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0)
+			handoff();
+		close(fd);
+		front_log = log;
+	}
+	if (strcmp(cmd, "create") == 0 && !systemd)
+		cmd_create(argc, argv, i, root);
+	else if (strcmp(cmd, "exec") == 0)
+		cmd_exec(argc, argv, i, root);
 	int is_start = strcmp(cmd, "start") == 0, is_delete = strcmp(cmd, "delete") == 0,
 	    is_kill = strcmp(cmd, "kill") == 0, is_state = strcmp(cmd, "state") == 0;
 	if (!is_start && !is_delete && !is_kill && !is_state)
@@ -535,22 +618,6 @@ int main(int argc, char **argv)
 	if (signame != NULL && (sig = parse_signal(signame)) == 0)
 		handoff();
 
-	char rootbuf[PATH_MAX];
-	if (root == NULL) {
-		const char *xdg = getenv("XDG_RUNTIME_DIR");
-		if (geteuid() != 0 && xdg != NULL && xdg[0] != '\0') {
-			snprintf(rootbuf, sizeof(rootbuf), "%s/capsa-runtime", xdg);
-			root = rootbuf;
-		} else
-			root = "/run/capsa-runtime";
-	}
-	if (log != NULL) {
-		/* The Go runtime opens (and so creates) the log on every run. */
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd < 0)
-			handoff();
-		close(fd);
-	}
 	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		handoff();

@@ -46,45 +46,8 @@
 #include <unistd.h>
 
 #include "front.h"
+#include "plan.h"
 
-/* Operation codes: runtime/plan.go has the same numbers. */
-enum {
-	OP_LABEL = 1,
-	OP_MOUNT = 2,
-	OP_ROOT = 3,
-	OP_MOUNT_IN = 4,
-	OP_REMOUNT_IN = 5,
-	OP_SYMLINK_IN = 6,
-	OP_MKNOD_IN = 7,
-	OP_REPLACE_SYMLINK_IN = 8,
-	OP_UNSHARE = 9,
-	OP_PIVOT = 10,
-	OP_ROOT_PROPAGATION = 11,
-	OP_SYSCTL = 12,
-	OP_READONLY = 13,
-	OP_MASK = 14,
-	OP_HOSTNAME = 15,
-	OP_DOMAINNAME = 16,
-	OP_ROOT_READONLY = 17,
-	OP_SETSID = 18,
-	OP_KEYRING = 19,
-	OP_RLIMIT = 20,
-	OP_OOM_SCORE_ADJ = 21,
-	OP_PERSONALITY = 22,
-	OP_IO_PRIORITY = 23,
-	OP_HOOKS = 24,
-	OP_PROC_ARGS = 25,
-	OP_PROC_ENV = 26,
-	OP_PROC_GROUPS = 27,
-	OP_PROC_CREDS = 28,
-	OP_PROC_CAPS = 29,
-	OP_SECCOMP = 30,
-	OP_FINISH = 31,
-	OP_ENTER = 32,
-	OP_FINISH_EXEC = 33,
-};
-
-#define PLAN_MAGIC "CPLN1"
 #define MAX_PLAN (16u << 20)
 
 static int pipe_fd = -1;  /* the init pipe; -1 once "ready" was sent */
@@ -111,19 +74,6 @@ static const char *errtext(int e)
 	return buf;
 }
 
-static void write_all(int fd, const char *b, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-}
 
 /* send_msg writes {"type":type[,"error":msg]} as the Go side's decoder
  * reads it. */
@@ -145,7 +95,7 @@ static void send_msg(const char *type, const char *msg)
 	}
 	out[n++] = '}';
 	out[n++] = '\n';
-	write_all(pipe_fd, out, n);
+	(void)write_all(pipe_fd, out, n); /* a parent that is gone reads nothing */
 }
 
 /* fail reports "label: what: errno text" (what may be NULL; e = 0 leaves
