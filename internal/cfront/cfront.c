@@ -5,6 +5,9 @@
  * package when one of its own files changes, and knows nothing of
  * includes from elsewhere. */
 #include "front_config.h"
+#include "front_files.h"
+#include "front_mountinfo.h"
+#include "front_cgroups.h"
 #include "front_create.h"
 #include "front_blake2b.h"
 #include "front_devices_bpf.h"

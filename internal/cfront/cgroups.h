@@ -1,0 +1,1 @@
+../../cmd/capsa-runtime/front/cgroups.h
