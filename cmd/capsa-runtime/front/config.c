@@ -130,19 +130,17 @@ int check_keys(json_t *obj, const char *const *known)
 	const char *key;
 	json_t *v;
 	json_object_foreach(obj, key, v) {
-		int found = 0;
+		(void)v;
 		for (const unsigned char *c = (const unsigned char *)key; *c; c++)
 			if (*c >= 0x80)
 				return -1;
+		/* Unknown names are ignored, as encoding/json does. */
 		for (const char *const *k = known; *k; k++) {
-			if (strcmp(key, *k) == 0) {
-				found = 1;
+			if (strcmp(key, *k) == 0)
 				break;
-			}
 			if (strcasecmp(key, *k) == 0)
 				return -1;
 		}
-		(void)found; /* unknown names are ignored, as encoding/json does */
 	}
 	return 0;
 }
@@ -435,7 +433,7 @@ static int missing_caps(unsigned long long want)
 int plan_process(struct plan *p, json_t *proc, json_t *spec_linux, int preserve_fds, int fifo_fd,
 		 const char *seccomp, size_t seccomp_len)
 {
-	char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
+	char a[32], b[32], c[32], d[32], e[32], f[32];
 	plan_opv(p, OP_LABEL, "", NULL);
 	json_t *rl = json_object_get(proc, "rlimits");
 	for (size_t i = 0; json_is_array(rl) && i < json_array_size(rl); i++) {
@@ -560,7 +558,6 @@ int plan_process(struct plan *p, json_t *proc, json_t *spec_linux, int preserve_
 		size_t lens[1] = {seccomp_len};
 		plan_op(p, OP_SECCOMP, 1, fields, lens);
 	}
-	(void)g;
 	return p->err ? -1 : 0;
 }
 
