@@ -12,6 +12,8 @@
  */
 #define _GNU_SOURCE
 #include "config.h"
+#include "files.h"
+#include "front.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -286,17 +288,8 @@ static int last_cap(void)
 	static int cached = -1;
 	if (cached >= 0)
 		return cached;
-	cached = 40;
-	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		char buf[16];
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		if (n > 0) {
-			buf[n] = '\0';
-			cached = atoi(buf);
-		}
-		close(fd);
-	}
+	char buf[16];
+	cached = read_short("/proc/sys/kernel/cap_last_cap", buf, sizeof(buf)) > 0 ? atoi(buf) : 40;
 	return cached;
 }
 

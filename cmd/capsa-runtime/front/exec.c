@@ -142,27 +142,6 @@ static int parse_exec_flags(int argc, char **argv, int i, struct exec_opts *o)
 	return 0;
 }
 
-/* thawed reports whether the container's cgroup is neither frozen nor
- * freezing (Status would say paused, and Exec refuses; anything unclear
- * goes to the Go runtime). */
-static int thawed(const struct record *r)
-{
-	if (r->freezer == NULL)
-		return 1;
-	char buf[32];
-	int fd = open(r->freezer, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		n--;
-	buf[n] = '\0';
-	return strcmp(buf, strstr(r->freezer, "freezer.state") ? "THAWED" : "0") == 0;
-}
-
 /* load_filter reads the compiled seccomp filter the Go runtime saved at
  * create (seccomp.bpf, sent to the init as it is: Exec's plan carries the
  * file's bytes). 0 with *filter NULL when there is none; -1 when the file
@@ -440,12 +419,11 @@ void cmd_exec(int argc, char **argv, int i, const char *root)
 	 * first, at create). */
 	if (fstatat(dirfd, "state.json", &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return;
-	int pidfd = pidfd_open(r.pid);
-	if (pidfd < 0)
-		return;
-	/* After pidfd_open: the pidfd, through which the namespaces are
-	 * joined, names this very init. */
-	if (!init_alive(&r) || !thawed(&r))
+	/* The pidfd, through which the namespaces are joined, names this very
+	 * init. A paused or freezing container: Exec refuses, the Go runtime
+	 * says so. */
+	int pidfd = live_init_pidfd(&r);
+	if (pidfd < 0 || freezer_state(&r) != 0)
 		return;
 	char *filter;
 	size_t filter_len;

@@ -173,3 +173,20 @@ char *read_file(const char *path, size_t max, size_t *len)
 	}
 	return b;
 }
+
+/* read_short reads a small file (a procfs or cgroup value) into buf,
+ * without its trailing newlines and spaces; its length, or -1. */
+int read_short(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	return (int)n;
+}

@@ -18,5 +18,8 @@ int mkdir_all(const char *path, mode_t mode);
 /* read_file reads a file of any kind (procfs too) of at most max bytes
  * into a NUL-terminated buffer; NULL on error. */
 char *read_file(const char *path, size_t max, size_t *len);
+/* read_short reads a small file (a procfs or cgroup value) without its
+ * trailing newlines and spaces; its length, or -1. */
+int read_short(const char *path, char *buf, size_t size);
 
 #endif

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "files.h"
 #include "front.h"
 
 #define GO_RUNTIME "capsa-runtime-go"
@@ -122,6 +123,24 @@ char *read_regular(int dirfd, const char *name, int flags, size_t max, size_t *l
 char *read_small(int dirfd, const char *name, size_t max, size_t *len)
 {
 	return read_regular(dirfd, name, O_NOFOLLOW, max, len);
+}
+
+/* freezer_state reads the record's freezer file (v1 freezer.state or v2
+ * cgroup.freeze): 0 thawed (or no freezer), 1 frozen, -1 anything else
+ * (freezing, unreadable). */
+int freezer_state(const struct record *r)
+{
+	if (r->freezer == NULL)
+		return 0;
+	char buf[32];
+	if (read_short(r->freezer, buf, sizeof(buf)) < 0)
+		return -1;
+	int v1 = strstr(r->freezer, "freezer.state") != NULL;
+	if (strcmp(buf, v1 ? "THAWED" : "0") == 0)
+		return 0;
+	if (strcmp(buf, v1 ? "FROZEN" : "1") == 0)
+		return 1;
+	return -1;
 }
 
 /* read_record parses dir/fastpath; 0 on success. Lines are "key value";
@@ -238,6 +257,19 @@ int pidfd_open(long pid)
 	return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 }
 
+/* live_init_pidfd is a pidfd of the recorded init, checked after it was
+ * opened, so that it names this very process (not a recycled pid) and
+ * that the init still runs; -1 otherwise. */
+int live_init_pidfd(const struct record *r)
+{
+	int pidfd = pidfd_open(r->pid);
+	if (pidfd >= 0 && !init_alive(r)) {
+		close(pidfd);
+		return -1;
+	}
+	return pidfd;
+}
+
 /* cmd_start lets a created container's init go on: it opens the exec fifo
  * the init blocks on and reads its byte, as the Go runtime's Start does.
  * Returns only to hand off. */
@@ -246,11 +278,8 @@ static void cmd_start(int dirfd)
 	struct record r;
 	if (read_record(dirfd, &r) != 0 || !r.start_ok)
 		return;
-	int pidfd = pidfd_open(r.pid);
+	int pidfd = live_init_pidfd(&r);
 	if (pidfd < 0)
-		return;
-	/* Checked after pidfd_open: the pidfd now names this very process. */
-	if (!init_alive(&r))
 		return;
 	int fifo = openat(dirfd, "exec.fifo", O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
 	if (fifo < 0)
@@ -437,11 +466,9 @@ static void cmd_kill(int dirfd, int sig)
 	struct record r;
 	if (read_record(dirfd, &r) != 0)
 		return;
-	int pidfd = pidfd_open(r.pid);
+	/* The signal cannot reach a recycled pid. */
+	int pidfd = live_init_pidfd(&r);
 	if (pidfd < 0)
-		return;
-	/* Checked after pidfd_open, so the signal cannot reach a recycled pid. */
-	if (!init_alive(&r))
 		return;
 	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) != 0)
 		return;
@@ -470,20 +497,8 @@ static void cmd_state(int dirfd)
 		pid = 0;
 	} else if (fstatat(dirfd, "exec.fifo", &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		status = "created";
-	} else if (r.freezer != NULL) {
-		char buf[32];
-		int fd = open(r.freezer, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-			if (n > 0) {
-				while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-					n--;
-				buf[n] = '\0';
-				if (strcmp(buf, strstr(r.freezer, "freezer.state") ? "FROZEN" : "1") == 0)
-					status = "paused";
-			}
-		}
+	} else if (freezer_state(&r) == 1) {
+		status = "paused";
 	}
 	/* Exactly one pid and one status marker, or the file is not ours. */
 	char *p = memchr(fmt, 1, len), *q = p ? memchr(p + 1, 1, len - (size_t)(p + 1 - fmt)) : NULL;

@@ -35,8 +35,10 @@ char *read_small(int dirfd, const char *name, size_t max, size_t *len);
 int read_record(int dirfd, struct record *r);
 int init_alive(const struct record *r);
 int proc_stat(long pid, char *state, unsigned long long *start);
+int freezer_state(const struct record *r);
 int valid_id(const char *id);
 int pidfd_open(long pid);
+int live_init_pidfd(const struct record *r);
 /* flag_value matches "-name"/"--name" with "=value" or a value in the
  * next argument (advancing *i); is_flag a boolean flag. As Go's flag
  * package reads them. */

@@ -45,6 +45,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "front.h"
 #include "plan.h"
 
@@ -160,36 +161,12 @@ static int open_in_root(const char *path)
 	}
 }
 
-/* clean_join writes the cleaned absolute form of "/" + p into out, like
- * Go's path.Clean("/" + p). */
-static void clean_path(const char *p, char *out, size_t size)
+/* root_clean writes Go's path.Clean("/" + p) into out. */
+static void root_clean(const char *p, char *out, size_t size)
 {
-	size_t n = 0;
-	out[n++] = '/';
-	while (*p) {
-		while (*p == '/')
-			p++;
-		const char *s = p;
-		while (*p && *p != '/')
-			p++;
-		size_t len = (size_t)(p - s);
-		if (len == 0 || (len == 1 && s[0] == '.'))
-			continue;
-		if (len == 2 && s[0] == '.' && s[1] == '.') {
-			while (n > 1 && out[n - 1] != '/')
-				n--;
-			if (n > 1)
-				n--;
-			continue;
-		}
-		if (n > 1)
-			out[n++] = '/';
-		if (n + len + 1 >= size)
-			fail(ENAMETOOLONG, "path %s", s);
-		memcpy(out + n, s, len);
-		n += len;
-	}
-	out[n] = '\0';
+	if ((size_t)snprintf(out, size, "/%s", p) >= size)
+		fail(ENAMETOOLONG, "path %s", p);
+	clean_path(out);
 }
 
 /* mkdir_all_in_root is runtime.mkdirAllInRoot: resolve directory p inside
@@ -199,7 +176,7 @@ static void clean_path(const char *p, char *out, size_t size)
 static int mkdir_all_in_root(const char *p, int hops)
 {
 	char clean[PATH_MAX], cur[PATH_MAX], next[PATH_MAX];
-	clean_path(p, clean, sizeof(clean));
+	root_clean(p, clean, sizeof(clean));
 	int fd = open_in_root(clean);
 	if (fd >= 0 || errno != ENOENT)
 		return fd;
@@ -270,7 +247,7 @@ static int mkdir_all_in_root(const char *p, int hops)
 static int parent_in_root(const char *p, char *name)
 {
 	char dir[PATH_MAX];
-	clean_path(p, dir, sizeof(dir));
+	root_clean(p, dir, sizeof(dir));
 	char *base = strrchr(dir, '/');
 	*base++ = '\0';
 	if (strlen(base) > NAME_MAX) {
@@ -568,14 +545,8 @@ static void op_rlimit(struct field *f)
 static int read_int_file(const char *path, long *out)
 {
 	char buf[32];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_short(path, buf, sizeof(buf)) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	*out = strtol(buf, NULL, 10);
 	return 0;
 }
@@ -719,9 +690,9 @@ static void join_path(char *out, size_t size, const char *cwd, const char *dir, 
 	if (tmp[0] != '/') {
 		char abs[PATH_MAX * 3];
 		snprintf(abs, sizeof(abs), "%s/%s", cwd, tmp);
-		clean_path(abs, out, size);
+		root_clean(abs, out, size);
 	} else
-		clean_path(tmp, out, size);
+		root_clean(tmp, out, size);
 }
 
 /* look_path is runtime.lookPath, in the container after pivot_root. */
