@@ -601,6 +601,25 @@ func ccRootfsTree(t *testing.T, root string) string {
 	return b.String()
 }
 
+// bothModes creates c's container with the C front and with the Go
+// runtime forced (ccMode), lets check look at each, and requires the two
+// records to be equal; it returns them by mode ("C", "Go").
+func (e *ccEnv) bothModes(t *testing.T, c *ccCase, check func(mode string, rec ccRecord, log string)) map[string]ccRecord {
+	t.Helper()
+	if c.skip != "" {
+		t.Skip(c.skip)
+	}
+	recs := map[string]ccRecord{}
+	for _, mode := range c.modes() {
+		dir := e.writeBundle(t, c)
+		rec, log := e.ccMode(t, c, dir, mode)
+		check(mode, rec, log)
+		recs[mode] = rec
+	}
+	ccCompare(t, recs["C"], recs["Go"])
+	return recs
+}
+
 // ccCompare reports every field in which the two creates differ.
 func ccCompare(t *testing.T, c, g ccRecord) {
 	t.Helper()
@@ -866,13 +885,7 @@ func TestFrontCreateAgrees(t *testing.T) {
 	for _, c := range ccAgreeCases() {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
-			if c.skip != "" {
-				t.Skip(c.skip)
-			}
-			recs := map[string]ccRecord{}
-			for _, mode := range c.modes() {
-				dir := e.writeBundle(t, &c)
-				rec, log := e.ccMode(t, &c, dir, mode)
+			recs := e.bothModes(t, &c, func(mode string, rec ccRecord, log string) {
 				if !strings.HasPrefix(rec.Create, "exit 0\n") {
 					t.Fatalf("%s create failed: %s\nlog:\n%s", mode, rec.Create, log)
 				}
@@ -883,9 +896,7 @@ func TestFrontCreateAgrees(t *testing.T) {
 					!(strings.Contains(log, `msg="create: C init"`) || strings.Contains(log, `msg="create: Go init (`))) {
 					t.Fatalf("the Go runtime did not do the create; log:\n%s", log)
 				}
-				recs[mode] = rec
-			}
-			ccCompare(t, recs["C"], recs["Go"])
+			})
 			rc := recs["C"]
 			all := strings.Join([]string{rc.Output, rc.Hooks, rc.Cgroups, rc.StateFmt, rc.Fastpath, rc.PidFile}, "\n")
 			for _, w := range c.want {
@@ -985,20 +996,12 @@ func TestFrontCreateHandsOff(t *testing.T) {
 	for _, c := range cases {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
-			if c.skip != "" {
-				t.Skip(c.skip)
-			}
-			recs := map[string]ccRecord{}
-			for _, mode := range c.modes() {
-				dir := e.writeBundle(t, &c)
-				rec, log := e.ccMode(t, &c, dir, mode)
+			e.bothModes(t, &c, func(mode string, rec ccRecord, log string) {
 				if mode == "C" && strings.Contains(log, "create: C front") {
 					t.Errorf("the C front did the create (or began it); log:\n%s", log)
 				}
 				t.Logf("%s: %s", mode, strings.SplitN(rec.Create, "\n", 2)[0]+" "+strings.Split(rec.Create, "\n")[2])
-				recs[mode] = rec
-			}
-			ccCompare(t, recs["C"], recs["Go"])
+			})
 		})
 	}
 }
@@ -1101,13 +1104,7 @@ func TestFrontCreateErrors(t *testing.T) {
 	for _, c := range cases {
 		c := c
 		t.Run(c.name, func(t *testing.T) {
-			if c.skip != "" {
-				t.Skip(c.skip)
-			}
-			recs := map[string]ccRecord{}
-			for _, mode := range c.modes() {
-				dir := e.writeBundle(t, &c)
-				rec, log := e.ccMode(t, &c, dir, mode)
+			e.bothModes(t, &c, func(mode string, rec ccRecord, log string) {
 				if strings.HasPrefix(rec.Create, "exit 0\n") {
 					t.Errorf("%s create succeeded; log:\n%s", mode, log)
 				}
@@ -1121,9 +1118,7 @@ func TestFrontCreateErrors(t *testing.T) {
 					}
 					t.Logf("C front %s: %s", how, strings.Split(rec.Create, "\n")[2])
 				}
-				recs[mode] = rec
-			}
-			ccCompare(t, recs["C"], recs["Go"])
+			})
 		})
 	}
 }

@@ -37,33 +37,13 @@ func cexecGo(r *rt) *rt {
 // env added; it returns the outcome and the log.
 func cexecRun(r *rt, env []string, extra []*os.File, args ...string) (result, string) {
 	r.t.Helper()
-	dir := r.t.TempDir()
-	log := filepath.Join(dir, "log")
+	log := filepath.Join(r.t.TempDir(), "log")
 	cmd := exec.Command(r.bin, append([]string{"--root", r.root, "--debug", "--log", log}, args...)...)
 	cmd.Env = append(append(os.Environ(), r.env...), env...)
 	cmd.ExtraFiles = extra
-	outf, err := os.Create(filepath.Join(dir, "stdout"))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer outf.Close()
-	errf, err := os.Create(filepath.Join(dir, "stderr"))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer errf.Close()
-	cmd.Stdout, cmd.Stderr = outf, errf
-	err = cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		r.t.Fatalf("run capsa-runtime %v: %v", args, err)
-	}
-	out, _ := os.ReadFile(outf.Name())
-	errb, _ := os.ReadFile(errf.Name())
+	res := runFiles(r.t, cmd)
 	logb, _ := os.ReadFile(log)
-	return result{string(out), string(errb), code}, string(logb)
+	return res, string(logb)
 }
 
 // execSide says who did an exec from its --debug log: "C" (the front),

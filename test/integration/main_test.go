@@ -51,24 +51,29 @@ func (r *rt) runIn(stdin []byte, args ...string) result {
 	r.t.Helper()
 	cmd := exec.Command(r.bin, append([]string{"--root", r.root}, args...)...)
 	cmd.Env = append(os.Environ(), r.env...)
-	// Files, not pipes: a container started by create or run -d inherits
-	// the runtime's stdout and stderr, and a pipe would keep Wait waiting
-	// until the container exits.
-	dir := r.t.TempDir()
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	return runFiles(r.t, cmd)
+}
+
+// runFiles runs a runtime command with its stdout and stderr in files, not
+// pipes: a container started by create or run -d inherits them, and a
+// pipe would keep Wait waiting until the container exits.
+func runFiles(t testing.TB, cmd *exec.Cmd) result {
+	t.Helper()
+	dir := t.TempDir()
 	outf, err := os.Create(filepath.Join(dir, "stdout"))
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer outf.Close()
 	errf, err := os.Create(filepath.Join(dir, "stderr"))
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer errf.Close()
 	cmd.Stdout, cmd.Stderr = outf, errf
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
 	err = cmd.Run()
 	out, _ := os.ReadFile(outf.Name())
 	errb, _ := os.ReadFile(errf.Name())
@@ -76,7 +81,7 @@ func (r *rt) runIn(stdin []byte, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		r.t.Fatalf("run capsa-runtime %v: %v", args, err)
+		t.Fatalf("run capsa-runtime %v: %v", cmd.Args[1:], err)
 	}
 	return result{string(out), string(errb), code}
 }
